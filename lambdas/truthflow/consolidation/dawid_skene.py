@@ -1,0 +1,284 @@
+r"""Dawid-Skene consolidation of crowd class labels, with worker skill pooled toward the crowd.
+
+Model (Dawid & Skene 1979). Item :math:`i` has a hidden true class :math:`T_i \sim \text{Cat}(p)`.
+Worker :math:`w` answers class :math:`l` for an item of class :math:`k` with probability
+:math:`\pi^w_{kl}` (row :math:`k` of the worker's confusion matrix), independently of other answers.
+The posterior of item :math:`i` is
+
+.. math:: q_{ik} \propto p_k \prod_{j \in \text{answers}(i)} \pi^{w_j}_{k l_j}.
+
+Plain maximum-likelihood EM over-fits the confusion matrices of workers who answered a few items
+(a worker with three answers gets rows of 0s and 1s) and then loses to majority vote on sparse data.
+We fit the maximum a posteriori estimate instead, under Dirichlet priors centred on the *crowd's*
+confusion matrix :math:`m` (all answers pooled, as if from one worker), with strength :math:`\alpha`
+pseudo-answers per row:
+
+.. math:: \pi^w_{k\cdot} \sim \text{Dir}(\alpha\, m_{k\cdot} + c^w_{k\cdot} + 1), \qquad p \sim \text{Dir}(\gamma + 1)
+
+where :math:`c^w` are optional confusion counts carried over from earlier batches (so skill learnt on
+one batch informs the next). A worker with few answers stays near the crowd; one with many answers is
+governed by their own data. This is the hierarchical shrinkage of Kim & Ghahramani (2012, "Bayesian
+classifier combination", community confusion as prior) and Venanzi et al. (2014, "Community-based Bayesian
+aggregation models for crowdsourcing"), estimated here by empirical Bayes: :math:`m` comes from a pooled
+Dawid-Skene fit (one confusion matrix shared by every worker), then stays fixed while the per-worker
+model is fitted, so EM's guarantee holds: the objective
+
+.. math:: \mathcal{L} = \sum_i \log \sum_k p_k \prod_j \pi^{w_j}_{k l_j}
+          + \sum_{w,k,l} (\alpha m_{kl} + c^w_{kl}) \log \pi^w_{kl} + \gamma \sum_k \log p_k
+
+(the log-likelihood plus log-priors, stored as ``log_likelihood_``) never decreases. With
+``prior_strength=0`` and no carried counts it is the classical likelihood and the classical EM.
+
+One-coin Dawid-Skene (``OneCoinDawidSkene``) ties each worker's matrix to a single accuracy
+:math:`a_w` (errors spread evenly over the other classes), the model behind Ground Truth's built-in
+"modified Dawid-Skene" and Raykar et al. (2010); it is the better choice when workers answer only a
+handful of items each and classes are symmetric.
+
+Computation: answers become a sparse item-by-(worker, label) count matrix ``A``; the E-step is
+``A @ log_pi`` and the M-step ``A.T @ q``, so one iteration costs two sparse products over the answers
+(Zhang et al. 2014 use the same majority-vote start; we keep it for determinism: no random restarts).
+
+Shapes: ``n_items`` I, ``n_workers`` W, ``n_classes`` K. ``posteriors_`` (I, K); ``confusion_`` (W, K, K)
+with rows = true class, columns = answered class; ``class_prior_`` (K,); ``worker_counts_`` (W, K, K)
+expected confusion counts from this fit's answers only (add them to carried counts to update them).
+"""
+
+from __future__ import annotations
+
+import warnings
+from abc import ABC, abstractmethod
+from typing import Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from truthflow.consolidation.coding import IntArray
+from truthflow.consolidation.majority_vote import FloatArray, vote_counts, vote_fractions
+
+# Smallest probability a model may assign: keeps log() finite when a prior strength of 0 leaves a zero count.
+PROBABILITY_FLOOR = 1e-12
+
+
+class ConvergenceWarning(UserWarning):
+    """EM stopped at ``max_iter`` before the objective settled within ``tol``."""
+
+
+class _WorkerSkillEM(ABC):
+    """The EM loop shared by the Dawid-Skene family; subclasses define how worker skill is parameterised."""
+
+    def __init__(
+        self,
+        *,
+        prior_strength: float = 4.0,
+        class_prior_strength: float = 1.0,
+        tol: float = 1e-7,
+        max_iter: int = 200,
+    ) -> None:
+        if prior_strength < 0 or class_prior_strength < 0:
+            raise ValueError("prior strengths must be >= 0")
+        if tol <= 0 or max_iter < 1:
+            raise ValueError("tol must be > 0 and max_iter >= 1")
+        self.prior_strength = prior_strength
+        self.class_prior_strength = class_prior_strength
+        self.tol = tol
+        self.max_iter = max_iter
+
+    # -- skill parameterisation -------------------------------------------------------------------
+    @abstractmethod
+    def _fit_skill(self, counts: FloatArray, pseudo_counts: FloatArray) -> FloatArray:
+        """Confusion matrices (W, K, K) maximising the expected complete log-likelihood plus log-prior,
+        given expected counts and pseudo-counts, both (W, K, K)."""
+
+    def _log_prior(self, confusion: FloatArray, pseudo_counts: FloatArray) -> float:
+        return float(np.sum(pseudo_counts * np.log(confusion)))
+
+    # -- public API -------------------------------------------------------------------------------
+    def fit(
+        self,
+        items: IntArray,
+        workers: IntArray,
+        labels: IntArray,
+        *,
+        n_items: int | None = None,
+        n_workers: int | None = None,
+        n_classes: int | None = None,
+        prior_counts: FloatArray | None = None,
+    ) -> Self:
+        """Fit on answers given as parallel code arrays of shape (n_answers,).
+
+        ``prior_counts`` (W, K, K): confusion counts carried from earlier batches for these workers.
+        """
+        items, workers, labels = (np.asarray(a, dtype=np.int64) for a in (items, workers, labels))
+        n_items = int(items.max(initial=-1)) + 1 if n_items is None else n_items
+        n_workers = int(workers.max(initial=-1)) + 1 if n_workers is None else n_workers
+        n_classes = int(labels.max(initial=-1)) + 1 if n_classes is None else n_classes
+        if n_classes < 1:
+            raise ValueError("need at least one class")
+        carried = np.zeros((n_workers, n_classes, n_classes))
+        if prior_counts is not None:
+            carried = np.asarray(prior_counts, dtype=np.float64)
+            if carried.shape != (n_workers, n_classes, n_classes):
+                raise ValueError(f"prior_counts has shape {carried.shape}, expected {(n_workers, n_classes, n_classes)}")
+
+        answer_matrix = sp.csr_matrix(
+            (np.ones(items.size), (items, workers * n_classes + labels)),
+            shape=(n_items, n_workers * n_classes),
+        )
+        answer_matrix_t = answer_matrix.T.tocsr()
+
+        posteriors = vote_fractions(vote_counts(items, labels, n_items=n_items, n_classes=n_classes))
+        crowd = self._crowd_confusion(answer_matrix, answer_matrix_t, posteriors, n_classes)
+        pseudo_counts = carried + self.prior_strength * crowd[np.newaxis, :, :]
+
+        history: list[float] = []
+        converged = False
+        for _ in range(self.max_iter):
+            counts = self._expected_counts(answer_matrix_t, posteriors, n_workers, n_classes)
+            confusion = self._fit_skill(counts, pseudo_counts)
+            class_prior = self._fit_class_prior(posteriors)
+            posteriors, data_log_likelihood = self._posteriors(answer_matrix, confusion, class_prior)
+            history.append(
+                data_log_likelihood
+                + self._log_prior(confusion, pseudo_counts)
+                + self.class_prior_strength * float(np.sum(np.log(class_prior)))
+            )
+            # Tolerance per answer, so that the same tol means the same thing for 1,000 or 1,000,000 answers.
+            if len(history) > 1 and history[-1] - history[-2] < self.tol * max(items.size, 1):
+                converged = True
+                break
+        if not converged:
+            warnings.warn(
+                f"{type(self).__name__} did not converge in {self.max_iter} iterations "
+                f"(last objective change {history[-1] - history[-2] if len(history) > 1 else float('nan'):.3g}); "
+                "raise max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+
+        self.posteriors_ = posteriors
+        self.labels_ = np.argmax(posteriors, axis=1).astype(np.int64)
+        self.confidence_ = posteriors[np.arange(n_items), self.labels_]
+        self.confusion_ = confusion
+        self.class_prior_ = class_prior
+        self.crowd_confusion_ = crowd
+        self.worker_counts_ = self._expected_counts(answer_matrix_t, posteriors, n_workers, n_classes)
+        self.worker_accuracy_ = np.einsum("k,wkk->w", class_prior, confusion)
+        self.log_likelihood_ = history[-1]
+        self.history_ = history
+        self.n_iter_ = len(history)
+        self.converged_ = converged
+        return self
+
+    def fit_predict(self, items: IntArray, workers: IntArray, labels: IntArray, **kwargs: object) -> IntArray:
+        return self.fit(items, workers, labels, **kwargs).labels_  # type: ignore[arg-type]
+
+    # -- EM pieces --------------------------------------------------------------------------------
+    @staticmethod
+    def _expected_counts(
+        answer_matrix_t: sp.csr_matrix, posteriors: FloatArray, n_workers: int, n_classes: int
+    ) -> FloatArray:
+        """counts[w, k, l] = sum over worker w's answers l of P(true class k)."""
+        flat = np.asarray(answer_matrix_t @ posteriors)  # (W*K_answered, K_true)
+        return flat.reshape(n_workers, n_classes, n_classes).transpose(0, 2, 1)
+
+    def _fit_class_prior(self, posteriors: FloatArray) -> FloatArray:
+        mass = posteriors.sum(axis=0) + self.class_prior_strength
+        return np.maximum(mass / mass.sum(), PROBABILITY_FLOOR)
+
+    @staticmethod
+    def _posteriors(
+        answer_matrix: sp.csr_matrix, confusion: FloatArray, class_prior: FloatArray
+    ) -> tuple[FloatArray, float]:
+        """E-step in log space: returns posteriors (I, K) and the data log-likelihood."""
+        n_workers, n_classes, _ = confusion.shape
+        log_confusion = np.log(confusion).transpose(0, 2, 1).reshape(n_workers * n_classes, n_classes)
+        joint = np.asarray(answer_matrix @ log_confusion) + np.log(class_prior)
+        peak = joint.max(axis=1, keepdims=True)
+        weights = np.exp(joint - peak)
+        totals = weights.sum(axis=1, keepdims=True)
+        log_evidence = peak + np.log(totals)
+        return weights / totals, float(log_evidence.sum())
+
+    def _crowd_confusion(
+        self,
+        answer_matrix: sp.csr_matrix,
+        answer_matrix_t: sp.csr_matrix,
+        posteriors: FloatArray,
+        n_classes: int,
+    ) -> FloatArray:
+        """The crowd's confusion matrix (K, K): a pooled fit in which every worker shares one matrix.
+
+        Starts from the same majority-vote posteriors; a few EM steps suffice because the pooled model has
+        only K*K parameters. Rows get one pseudo-answer spread evenly so an unseen class stays defined.
+        """
+        n_workers = answer_matrix.shape[1] // n_classes
+        pooled_t = _pool_workers(answer_matrix_t, n_workers, n_classes)
+        pooled = pooled_t.T.tocsr()
+        even = np.full((1, n_classes, n_classes), 1.0 / n_classes)
+        q = posteriors
+        previous = -np.inf
+        for _ in range(50):
+            counts = self._expected_counts(pooled_t, q, 1, n_classes)
+            crowd = self._fit_skill(counts, even)
+            q, log_likelihood = self._posteriors(pooled, crowd, self._fit_class_prior(q))
+            if log_likelihood - previous < self.tol * max(answer_matrix.nnz, 1):
+                break
+            previous = log_likelihood
+        return crowd[0]
+
+
+def _pool_workers(answer_matrix_t: sp.csr_matrix, n_workers: int, n_classes: int) -> sp.csr_matrix:
+    """Sum the (worker, label) rows of ``A.T`` over workers: one pseudo-worker with every answer."""
+    rows = np.arange(n_workers * n_classes) % n_classes
+    pooling = sp.csr_matrix(
+        (np.ones(n_workers * n_classes), (rows, np.arange(n_workers * n_classes))),
+        shape=(n_classes, n_workers * n_classes),
+    )
+    return (pooling @ answer_matrix_t).tocsr()
+
+
+class DawidSkene(_WorkerSkillEM):
+    """Dawid-Skene with a full confusion matrix per worker, shrunk toward the crowd's (see module docstring).
+
+    ``prior_strength`` is the number of pseudo-answers per confusion row drawn from the crowd matrix.
+    """
+
+    def _fit_skill(self, counts: FloatArray, pseudo_counts: FloatArray) -> FloatArray:
+        mass = counts + pseudo_counts
+        totals = mass.sum(axis=2, keepdims=True)
+        n_classes = counts.shape[1]
+        rows = np.divide(mass, totals, out=np.full_like(mass, 1.0 / n_classes), where=totals > 0)
+        return np.maximum(rows, PROBABILITY_FLOOR)
+
+
+class OneCoinDawidSkene(_WorkerSkillEM):
+    """One-coin Dawid-Skene: worker ``w`` is right with probability ``a_w`` whatever the class, and picks a wrong
+    class uniformly otherwise. The accuracy prior is Beta, centred on the crowd's accuracy with
+    ``prior_strength`` pseudo-answers (carried counts add their own correct/wrong tallies)."""
+
+    def _fit_skill(self, counts: FloatArray, pseudo_counts: FloatArray) -> FloatArray:
+        n_classes = counts.shape[1]
+        correct = np.einsum("wkk->w", counts) + np.einsum("wkk->w", pseudo_counts)
+        total = counts.sum(axis=(1, 2)) + pseudo_counts.sum(axis=(1, 2))
+        accuracy = np.divide(correct, total, out=np.full_like(correct, 1.0 / n_classes), where=total > 0)
+        return _one_coin_matrices(accuracy, n_classes)
+
+    def _log_prior(self, confusion: FloatArray, pseudo_counts: FloatArray) -> float:
+        # The Beta prior on accuracy: pseudo-counts of right and wrong answers.
+        n_classes = confusion.shape[1]
+        accuracy = confusion[:, 0, 0]
+        correct = np.einsum("wkk->w", pseudo_counts)
+        wrong = pseudo_counts.sum(axis=(1, 2)) - correct
+        error = np.maximum(1.0 - accuracy, PROBABILITY_FLOOR) if n_classes > 1 else np.ones_like(accuracy)
+        return float(np.sum(correct * np.log(accuracy) + wrong * np.log(error)))
+
+
+def _one_coin_matrices(accuracy: FloatArray, n_classes: int) -> FloatArray:
+    if n_classes == 1:
+        return np.ones((accuracy.size, 1, 1))
+    accuracy = np.clip(accuracy, PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
+    off_diagonal = (1.0 - accuracy) / (n_classes - 1)
+    matrices = np.repeat(off_diagonal[:, np.newaxis, np.newaxis], n_classes, axis=1).repeat(n_classes, axis=2)
+    diagonal = np.arange(n_classes)
+    matrices[:, diagonal, diagonal] = accuracy[:, np.newaxis]
+    return matrices
