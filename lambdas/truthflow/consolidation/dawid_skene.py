@@ -19,9 +19,9 @@ where :math:`c^w` are optional confusion counts carried over from earlier batche
 one batch informs the next). A worker with few answers stays near the crowd; one with many answers is
 governed by their own data. This is the hierarchical shrinkage of Kim & Ghahramani (2012, "Bayesian
 classifier combination", community confusion as prior) and Venanzi et al. (2014, "Community-based Bayesian
-aggregation models for crowdsourcing"), estimated here by empirical Bayes: :math:`m` comes from a pooled
-Dawid-Skene fit (one confusion matrix shared by every worker), then stays fixed while the per-worker
-model is fitted, so EM's guarantee holds: the objective
+aggregation models for crowdsourcing"), estimated here by empirical Bayes: :math:`m` is the confusion
+of all answers pooled as if from one worker, scored against the majority vote that also starts EM, and it
+stays fixed while the per-worker model is fitted, so EM's guarantee holds: the objective
 
 .. math:: \mathcal{L} = \sum_i \log \sum_k p_k \prod_j \pi^{w_j}_{k l_j}
           + \sum_{w,k,l} (\alpha m_{kl} + c^w_{kl}) \log \pi^w_{kl} + \gamma \sum_k \log p_k
@@ -31,12 +31,13 @@ model is fitted, so EM's guarantee holds: the objective
 
 One-coin Dawid-Skene (``OneCoinDawidSkene``) ties each worker's matrix to a single accuracy
 :math:`a_w` (errors spread evenly over the other classes), the model behind Ground Truth's built-in
-"modified Dawid-Skene" and Raykar et al. (2010); it is the better choice when workers answer only a
-handful of items each and classes are symmetric.
+"modified Dawid-Skene" and Raykar et al. (2010). Measured (README): it wins where the full model's latent
+classes drift away from the labels' meaning (zencrowd_all, fact_eval), and it can collapse every item into one
+class on ordinal scales (relevance), so the full model is the default.
 
 Computation: answers become a sparse item-by-(worker, label) count matrix ``A``; the E-step is
-``A @ log_pi`` and the M-step ``A.T @ q``, so one iteration costs two sparse products over the answers
-(Zhang et al. 2014 use the same majority-vote start; we keep it for determinism: no random restarts).
+``A @ log_pi`` and the M-step ``A.T @ q``, so one iteration costs two sparse products over the answers.
+EM starts from the soft majority vote, as Dawid & Skene did: deterministic, no random restarts.
 
 Shapes: ``n_items`` I, ``n_workers`` W, ``n_classes`` K. ``posteriors_`` (I, K); ``confusion_`` (W, K, K)
 with rows = true class, columns = answered class; ``class_prior_`` (K,); ``worker_counts_`` (W, K, K)
@@ -66,14 +67,18 @@ class ConvergenceWarning(UserWarning):
 class _WorkerSkillEM(ABC):
     """The EM loop shared by the Dawid-Skene family; subclasses define how worker skill is parameterised."""
 
+    #: Pseudo-answers per confusion row drawn from the crowd; chosen by measurement (README, make bench).
+    default_prior_strength = 20.0
+
     def __init__(
         self,
         *,
-        prior_strength: float = 4.0,
+        prior_strength: float | None = None,
         class_prior_strength: float = 1.0,
         tol: float = 1e-7,
         max_iter: int = 200,
     ) -> None:
+        prior_strength = self.default_prior_strength if prior_strength is None else prior_strength
         if prior_strength < 0 or class_prior_strength < 0:
             raise ValueError("prior strengths must be >= 0")
         if tol <= 0 or max_iter < 1:
@@ -118,7 +123,8 @@ class _WorkerSkillEM(ABC):
         if prior_counts is not None:
             carried = np.asarray(prior_counts, dtype=np.float64)
             if carried.shape != (n_workers, n_classes, n_classes):
-                raise ValueError(f"prior_counts has shape {carried.shape}, expected {(n_workers, n_classes, n_classes)}")
+                expected = (n_workers, n_classes, n_classes)
+                raise ValueError(f"prior_counts has shape {carried.shape}, expected {expected}")
 
         answer_matrix = sp.csr_matrix(
             (np.ones(items.size), (items, workers * n_classes + labels)),
@@ -127,7 +133,7 @@ class _WorkerSkillEM(ABC):
         answer_matrix_t = answer_matrix.T.tocsr()
 
         posteriors = vote_fractions(vote_counts(items, labels, n_items=n_items, n_classes=n_classes))
-        crowd = self._crowd_confusion(answer_matrix, answer_matrix_t, posteriors, n_classes)
+        crowd = self._crowd_confusion(answer_matrix_t, posteriors, n_classes)
         pseudo_counts = carried + self.prior_strength * crowd[np.newaxis, :, :]
 
         history: list[float] = []
@@ -169,8 +175,12 @@ class _WorkerSkillEM(ABC):
         self.converged_ = converged
         return self
 
-    def fit_predict(self, items: IntArray, workers: IntArray, labels: IntArray, **kwargs: object) -> IntArray:
-        return self.fit(items, workers, labels, **kwargs).labels_  # type: ignore[arg-type]
+    def fit_predict(
+        self, items: IntArray, workers: IntArray, labels: IntArray, *, n_classes: int | None = None
+    ) -> IntArray:
+        """Fit and return the consolidated class codes, shape (n_items,)."""
+        predicted: IntArray = self.fit(items, workers, labels, n_classes=n_classes).labels_
+        return predicted
 
     # -- EM pieces --------------------------------------------------------------------------------
     @staticmethod
@@ -178,7 +188,7 @@ class _WorkerSkillEM(ABC):
         answer_matrix_t: sp.csr_matrix, posteriors: FloatArray, n_workers: int, n_classes: int
     ) -> FloatArray:
         """counts[w, k, l] = sum over worker w's answers l of P(true class k)."""
-        flat = np.asarray(answer_matrix_t @ posteriors)  # (W*K_answered, K_true)
+        flat: FloatArray = np.asarray(answer_matrix_t @ posteriors)  # (W*K_answered, K_true)
         return flat.reshape(n_workers, n_classes, n_classes).transpose(0, 2, 1)
 
     def _fit_class_prior(self, posteriors: FloatArray) -> FloatArray:
@@ -199,32 +209,14 @@ class _WorkerSkillEM(ABC):
         log_evidence = peak + np.log(totals)
         return weights / totals, float(log_evidence.sum())
 
-    def _crowd_confusion(
-        self,
-        answer_matrix: sp.csr_matrix,
-        answer_matrix_t: sp.csr_matrix,
-        posteriors: FloatArray,
-        n_classes: int,
-    ) -> FloatArray:
-        """The crowd's confusion matrix (K, K): a pooled fit in which every worker shares one matrix.
-
-        Starts from the same majority-vote posteriors; a few EM steps suffice because the pooled model has
-        only K*K parameters. Rows get one pseudo-answer spread evenly so an unseen class stays defined.
-        """
-        n_workers = answer_matrix.shape[1] // n_classes
-        pooled_t = _pool_workers(answer_matrix_t, n_workers, n_classes)
-        pooled = pooled_t.T.tocsr()
-        even = np.full((1, n_classes, n_classes), 1.0 / n_classes)
-        q = posteriors
-        previous = -np.inf
-        for _ in range(50):
-            counts = self._expected_counts(pooled_t, q, 1, n_classes)
-            crowd = self._fit_skill(counts, even)
-            q, log_likelihood = self._posteriors(pooled, crowd, self._fit_class_prior(q))
-            if log_likelihood - previous < self.tol * max(answer_matrix.nnz, 1):
-                break
-            previous = log_likelihood
-        return crowd[0]
+    def _crowd_confusion(self, answer_matrix_t: sp.csr_matrix, posteriors: FloatArray, n_classes: int) -> FloatArray:
+        """The crowd's confusion matrix (K, K): every answer pooled as if from one worker, scored against the
+        majority-vote posteriors. Each row gets one pseudo-answer spread evenly, so a class the vote never
+        chose keeps a defined (uniform) row."""
+        n_workers = answer_matrix_t.shape[0] // n_classes
+        counts = self._expected_counts(_pool_workers(answer_matrix_t, n_workers, n_classes), posteriors, 1, n_classes)
+        crowd: FloatArray = self._fit_skill(counts, np.full((1, n_classes, n_classes), 1.0 / n_classes))[0]
+        return crowd
 
 
 def _pool_workers(answer_matrix_t: sp.csr_matrix, n_workers: int, n_classes: int) -> sp.csr_matrix:
@@ -256,6 +248,8 @@ class OneCoinDawidSkene(_WorkerSkillEM):
     class uniformly otherwise. The accuracy prior is Beta, centred on the crowd's accuracy with
     ``prior_strength`` pseudo-answers (carried counts add their own correct/wrong tallies)."""
 
+    default_prior_strength = 2.0
+
     def _fit_skill(self, counts: FloatArray, pseudo_counts: FloatArray) -> FloatArray:
         n_classes = counts.shape[1]
         correct = np.einsum("wkk->w", counts) + np.einsum("wkk->w", pseudo_counts)
@@ -282,3 +276,25 @@ def _one_coin_matrices(accuracy: FloatArray, n_classes: int) -> FloatArray:
     diagonal = np.arange(n_classes)
     matrices[:, diagonal, diagonal] = accuracy[:, np.newaxis]
     return matrices
+
+
+def posteriors_given_skill(
+    items: IntArray,
+    workers: IntArray,
+    labels: IntArray,
+    *,
+    confusion: FloatArray,
+    class_prior: FloatArray,
+    n_items: int,
+) -> FloatArray:
+    """The E-step alone: item posteriors (n_items, K) for known worker confusions (W, K, K) and class prior (K,).
+
+    For scoring a batch with skills learnt elsewhere, and for checking the model by hand.
+    """
+    n_workers, n_classes, _ = confusion.shape
+    answer_matrix = sp.csr_matrix(
+        (np.ones(len(items)), (items, np.asarray(workers) * n_classes + labels)),
+        shape=(n_items, n_workers * n_classes),
+    )
+    posteriors, _ = _WorkerSkillEM._posteriors(answer_matrix, np.maximum(confusion, PROBABILITY_FLOOR), class_prior)
+    return posteriors
