@@ -94,8 +94,10 @@ def naive_dawid_skene(answers, n_items, n_workers, n_classes, prior_strength, cl
                 counts[worker][k][label] += q[item][k]
         pi = [
             [
-                [(counts[w][k][lab] + prior_strength * crowd[k][lab]) / (sum(counts[w][k]) + prior_strength)
-                 for lab in range(n_classes)]
+                [
+                    (counts[w][k][lab] + prior_strength * crowd[k][lab]) / (sum(counts[w][k]) + prior_strength)
+                    for lab in range(n_classes)
+                ]
                 for k in range(n_classes)
             ]
             for w in range(n_workers)

@@ -40,8 +40,10 @@ def test_repeated_answers_keep_the_workers_last_word():
     answers = encode_answers(["a", "a", "a", "b"], ["w", "w", "v", "w"], ["x", "y", "x", "x"])
     deduplicated, dropped = keep_last_answer_per_worker(answers)
     assert dropped == 1
-    pairs = {(answers.item_names[i], answers.worker_names[w], answers.label_names[lab])
-             for i, w, lab in zip(deduplicated.items, deduplicated.workers, deduplicated.labels, strict=True)}
+    pairs = {
+        (answers.item_names[i], answers.worker_names[w], answers.label_names[lab])
+        for i, w, lab in zip(deduplicated.items, deduplicated.workers, deduplicated.labels, strict=True)
+    }
     assert pairs == {("a", "w", "y"), ("a", "v", "x"), ("b", "w", "x")}
 
 

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import warnings
 from abc import ABC, abstractmethod
-from typing import Self
+from typing import NamedTuple, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -58,6 +58,15 @@ from truthflow.consolidation.majority_vote import FloatArray, vote_counts, vote_
 
 # Smallest probability a model may assign: keeps log() finite when a prior strength of 0 leaves a zero count.
 PROBABILITY_FLOOR = 1e-12
+
+
+class _EMState(NamedTuple):
+    """Posteriors (I, K) from the E-step of ``confusion``/``class_prior``, and the objective of those parameters."""
+
+    posteriors: FloatArray
+    objective: float
+    confusion: FloatArray
+    class_prior: FloatArray
 
 
 class ConvergenceWarning(UserWarning):
@@ -75,8 +84,8 @@ class _WorkerSkillEM(ABC):
         *,
         prior_strength: float | None = None,
         class_prior_strength: float = 1.0,
-        tol: float = 1e-7,
-        max_iter: int = 200,
+        tol: float = 1e-6,
+        max_iter: int = 300,
     ) -> None:
         prior_strength = self.default_prior_strength if prior_strength is None else prior_strength
         if prior_strength < 0 or class_prior_strength < 0:
@@ -136,22 +145,27 @@ class _WorkerSkillEM(ABC):
         crowd = self._crowd_confusion(answer_matrix_t, posteriors, n_classes)
         pseudo_counts = carried + self.prior_strength * crowd[np.newaxis, :, :]
 
-        history: list[float] = []
-        converged = False
-        for _ in range(self.max_iter):
-            counts = self._expected_counts(answer_matrix_t, posteriors, n_workers, n_classes)
-            confusion = self._fit_skill(counts, pseudo_counts)
-            class_prior = self._fit_class_prior(posteriors)
-            posteriors, data_log_likelihood = self._posteriors(answer_matrix, confusion, class_prior)
-            history.append(
+        def em_step(q: FloatArray) -> _EMState:
+            confusion = self._fit_skill(self._expected_counts(answer_matrix_t, q, n_workers, n_classes), pseudo_counts)
+            class_prior = self._fit_class_prior(q)
+            new_q, data_log_likelihood = self._posteriors(answer_matrix, confusion, class_prior)
+            objective = (
                 data_log_likelihood
                 + self._log_prior(confusion, pseudo_counts)
                 + self.class_prior_strength * float(np.sum(np.log(class_prior)))
             )
-            # Tolerance per answer, so that the same tol means the same thing for 1,000 or 1,000,000 answers.
-            if len(history) > 1 and history[-1] - history[-2] < self.tol * max(items.size, 1):
-                converged = True
-                break
+            return _EMState(new_q, objective, confusion, class_prior)
+
+        # Tolerance per answer, so that the same tol means the same thing for 1,000 or 1,000,000 answers.
+        threshold = self.tol * max(items.size, 1)
+        state = em_step(posteriors)
+        history = [state.objective]
+        converged = False
+        while len(history) < self.max_iter and not converged:
+            state = em_step(state.posteriors)
+            converged = state.objective - history[-1] < threshold
+            history.append(state.objective)
+        posteriors, confusion, class_prior = state.posteriors, state.confusion, state.class_prior
         if not converged:
             warnings.warn(
                 f"{type(self).__name__} did not converge in {self.max_iter} iterations "
@@ -192,8 +206,9 @@ class _WorkerSkillEM(ABC):
         return flat.reshape(n_workers, n_classes, n_classes).transpose(0, 2, 1)
 
     def _fit_class_prior(self, posteriors: FloatArray) -> FloatArray:
-        mass = posteriors.sum(axis=0) + self.class_prior_strength
-        return np.maximum(mass / mass.sum(), PROBABILITY_FLOOR)
+        mass = np.ones(posteriors.shape[0]) @ posteriors + self.class_prior_strength
+        prior: FloatArray = np.maximum(mass / mass.sum(), PROBABILITY_FLOOR)
+        return prior
 
     @staticmethod
     def _posteriors(
@@ -203,11 +218,11 @@ class _WorkerSkillEM(ABC):
         n_workers, n_classes, _ = confusion.shape
         log_confusion = np.log(confusion).transpose(0, 2, 1).reshape(n_workers * n_classes, n_classes)
         joint = np.asarray(answer_matrix @ log_confusion) + np.log(class_prior)
-        peak = joint.max(axis=1, keepdims=True)
-        weights = np.exp(joint - peak)
-        totals = weights.sum(axis=1, keepdims=True)
+        peak = _row_max(joint)
+        weights = np.exp(joint - peak[:, np.newaxis])
+        totals = weights @ np.ones(n_classes)
         log_evidence = peak + np.log(totals)
-        return weights / totals, float(log_evidence.sum())
+        return weights / totals[:, np.newaxis], float(log_evidence.sum())
 
     def _crowd_confusion(self, answer_matrix_t: sp.csr_matrix, posteriors: FloatArray, n_classes: int) -> FloatArray:
         """The crowd's confusion matrix (K, K): every answer pooled as if from one worker, scored against the
@@ -217,6 +232,15 @@ class _WorkerSkillEM(ABC):
         counts = self._expected_counts(_pool_workers(answer_matrix_t, n_workers, n_classes), posteriors, 1, n_classes)
         crowd: FloatArray = self._fit_skill(counts, np.full((1, n_classes, n_classes), 1.0 / n_classes))[0]
         return crowd
+
+
+def _row_max(values: FloatArray) -> FloatArray:
+    """Row maxima of an (I, K) array with small K: a loop over columns is ~10x faster than ``max(axis=1)``,
+    whose reduction along the short, strided axis dominated the E-step."""
+    peak = values[:, 0].copy()
+    for column in range(1, values.shape[1]):
+        np.maximum(peak, values[:, column], out=peak)
+    return peak
 
 
 def _pool_workers(answer_matrix_t: sp.csr_matrix, n_workers: int, n_classes: int) -> sp.csr_matrix:

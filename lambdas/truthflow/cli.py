@@ -1,0 +1,114 @@
+"""The ``truthflow`` command: consolidate crowd answers from CSV files, and run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from truthflow.answer_files import read_box_answers, read_label_answers
+from truthflow.consolidation.boxes import consolidate_boxes
+from truthflow.consolidation.labels import DEFAULT_METHOD, METHODS, consolidate_labels
+from truthflow.tables import InputError, write_rows
+
+
+def _consolidate(args: argparse.Namespace) -> int:
+    answers = read_label_answers(args.answers)
+    result = consolidate_labels(answers.items, answers.workers, answers.labels, method=args.method)
+    if result.duplicates_dropped:
+        print(
+            f"truthflow: warning: {args.answers}: {result.duplicates_dropped} repeated (item, worker) answers; "
+            "kept each worker's last answer to an item",
+            file=sys.stderr,
+        )
+    rows = [
+        (item, label, f"{confidence:.6f}")
+        for item, label, confidence in zip(result.item_names, result.labels, result.confidence, strict=True)
+    ]
+    written = write_rows(args.out, ("item", "label", "confidence"), rows)
+    print(f"{written} items consolidated with {result.method} from {len(answers.items)} answers -> {args.out}")
+    return 0
+
+
+def _consolidate_boxes(args: argparse.Namespace) -> int:
+    images = read_box_answers(args.answers, args.assignments)
+    label_set = sorted({box.label for image in images for answer in image.answers for box in answer.boxes})
+    result = consolidate_boxes(images, label_set=label_set)
+    for rejected in result.rejected:
+        print(f"truthflow: warning: {args.answers}: rejected {rejected.reason}", file=sys.stderr)
+    rows: list[Sequence[object]] = []
+    for image in images:
+        boxes = result.boxes[image.image]
+        if not boxes:
+            # The crowd agreed there is nothing to box: one row with an empty label keeps the image accounted for.
+            rows.append((image.image, "", "", "", "", "", ""))
+        for box in boxes:
+            rows.append(
+                (
+                    image.image,
+                    box.label,
+                    f"{box.left:.2f}",
+                    f"{box.top:.2f}",
+                    f"{box.width:.2f}",
+                    f"{box.height:.2f}",
+                    f"{box.confidence:.6f}",
+                )
+            )
+    write_rows(args.out, ("image", "label", "left", "top", "width", "height", "confidence"), rows)
+    n_boxes = sum(len(boxes) for boxes in result.boxes.values())
+    print(f"{len(images)} images, {n_boxes} consolidated boxes, {len(result.rejected)} boxes rejected -> {args.out}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from truthflow.demo import run_demo
+
+    status: int = run_demo(datasets_root=args.datasets_root)
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="truthflow", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    labels = commands.add_parser(
+        "consolidate", help="consolidate class labels: item,worker,label -> item,label,confidence"
+    )
+    labels.add_argument("--answers", type=Path, required=True, help="CSV with columns item,worker,label")
+    labels.add_argument("--out", type=Path, required=True, help="CSV to write: item,label,confidence")
+    labels.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD, help=f"default: {DEFAULT_METHOD}")
+    labels.set_defaults(run=_consolidate)
+
+    boxes = commands.add_parser("consolidate-boxes", help="consolidate bounding boxes drawn by several workers")
+    boxes.add_argument("--answers", type=Path, required=True, help="CSV: image,worker,label,left,top,width,height")
+    boxes.add_argument(
+        "--assignments", type=Path, help="CSV: image,worker for every worker who answered, including empty answers"
+    )
+    boxes.add_argument(
+        "--out", type=Path, required=True, help="CSV to write: image,label,left,top,width,height,confidence"
+    )
+    boxes.set_defaults(run=_consolidate_boxes)
+
+    demo = commands.add_parser("demo", help="consolidate real crowd data sets and compare with majority vote")
+    demo.add_argument(
+        "--datasets-root",
+        type=Path,
+        default=Path("..") / "shared" / "crowd_datasets",
+        help="folder of crowd data sets (default: ../shared/crowd_datasets)",
+    )
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except InputError as error:
+        print(f"truthflow: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
