@@ -1,0 +1,101 @@
+"""S3 objects by ``s3://`` URI: read, stream, write and list, with errors that name the object."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+from urllib.parse import unquote_plus
+
+S3_SCHEME = "s3://"
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` -> ``(bucket, key)``; anything else (an https URL included) is a ``ValueError``."""
+    if not uri.startswith(S3_SCHEME):
+        raise ValueError(f"{uri!r} is not an s3:// URI")
+    bucket, _, key = uri[len(S3_SCHEME) :].partition("/")
+    if not bucket:
+        raise ValueError(f"{uri!r} has no bucket name")
+    return bucket, key
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"{S3_SCHEME}{bucket}/{key}"
+
+
+def decode_event_key(key: str) -> str:
+    """S3 event notifications URL-encode object keys (a space arrives as ``+``)."""
+    return unquote_plus(key)
+
+
+def read_bytes(client: Any, uri: str) -> bytes:
+    bucket, key = parse_s3_uri(uri)
+    body: bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body
+
+
+def read_text(client: Any, uri: str) -> str:
+    return read_bytes(client, uri).decode("utf-8")
+
+
+def read_json(client: Any, uri: str) -> Any:
+    text = read_text(client, uri)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{uri}: not valid JSON ({error})") from None
+
+
+def iter_lines(client: Any, uri: str) -> Iterator[str]:
+    """Stream a text object line by line (JSON Lines manifests can be large)."""
+    bucket, key = parse_s3_uri(uri)
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    for raw in body.iter_lines():
+        yield raw.decode("utf-8")
+
+
+def write_bytes(client: Any, uri: str, data: bytes, *, content_type: str = "application/octet-stream") -> None:
+    bucket, key = parse_s3_uri(uri)
+    client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+
+
+def write_text(client: Any, uri: str, text: str, *, content_type: str = "text/plain; charset=utf-8") -> None:
+    write_bytes(client, uri, text.encode("utf-8"), content_type=content_type)
+
+
+def write_json(client: Any, uri: str, value: Any) -> None:
+    write_text(client, uri, json.dumps(value, indent=2, sort_keys=True), content_type="application/json")
+
+
+def iter_objects(client: Any, bucket: str, prefix: str) -> Iterator[tuple[str, int]]:
+    """Every ``(key, size)`` under a prefix, following pagination (1,000 keys a page)."""
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for entry in page.get("Contents", []):
+            yield entry["Key"], int(entry["Size"])
+
+
+class S3Destination:
+    """A ``truthflow.training_data`` destination writing under an ``s3://`` prefix (one object per path)."""
+
+    def __init__(self, client: Any, prefix_uri: str) -> None:
+        self._client = client
+        self._prefix = prefix_uri.rstrip("/") + "/"
+        parse_s3_uri(self._prefix)
+        self.written: list[str] = []
+
+    def uri(self, path: str) -> str:
+        return self._prefix + path
+
+    @contextmanager
+    def open_text(self, path: str) -> Iterator[TextIO]:
+        buffer = io.StringIO()
+        yield buffer
+        self.write_bytes(path, buffer.getvalue().encode("utf-8"))
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        write_bytes(self._client, self.uri(path), data)
+        self.written.append(self.uri(path))
