@@ -415,7 +415,8 @@ def _batched_iou(corners: FloatArray) -> FloatArray:
     union -= inter
     # Where the union is empty (padding) the intersection is 0 too, so leaving it in place gives IoU 0.
     np.divide(inter, union, out=inter, where=union > 0)
-    return np.nan_to_num(inter, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    iou: FloatArray = np.nan_to_num(inter, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    return iou
 
 
 def _combine(

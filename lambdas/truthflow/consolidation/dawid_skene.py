@@ -264,7 +264,8 @@ class DawidSkene(_WorkerSkillEM):
         totals = mass.sum(axis=2, keepdims=True)
         n_classes = counts.shape[1]
         rows = np.divide(mass, totals, out=np.full_like(mass, 1.0 / n_classes), where=totals > 0)
-        return np.maximum(rows, PROBABILITY_FLOOR)
+        floored: FloatArray = np.maximum(rows, PROBABILITY_FLOOR)
+        return floored
 
 
 class OneCoinDawidSkene(_WorkerSkillEM):

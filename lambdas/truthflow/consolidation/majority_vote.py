@@ -20,7 +20,8 @@ def vote_fractions(counts: FloatArray) -> FloatArray:
     """Soft majority vote: each item's vote shares; an item without votes gets a uniform row."""
     totals = counts.sum(axis=1, keepdims=True)
     uniform = np.full_like(counts, 1.0 / counts.shape[1])
-    return np.divide(counts, totals, out=uniform, where=totals > 0)
+    shares: FloatArray = np.divide(counts, totals, out=uniform, where=totals > 0)
+    return shares
 
 
 def majority_vote(items: IntArray, labels: IntArray, *, n_items: int, n_classes: int) -> tuple[IntArray, FloatArray]:
