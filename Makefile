@@ -6,7 +6,10 @@ STAMP := $(VENV)/.installed
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench synth clean
+
+CDK_CLI := aws-cdk@2.1148.1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 install: $(STAMP)
 
@@ -37,5 +40,9 @@ $(BENCH_STAMP): benchmarks/requirements-anchor.txt
 bench: install $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks --anchor-python $(BENCH_VENV)/bin/python
 
+# CloudFormation templates in cdk.out/ without AWS credentials or Docker (the layer is bundled by pip locally).
+synth: install
+	npx --yes $(CDK_CLI) synth --quiet
+
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache demo-output
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache demo-output cdk.out

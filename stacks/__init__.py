@@ -1,0 +1,1 @@
+"""CDK constructs (one per concern) and the thin stacks that compose them."""

@@ -1,0 +1,91 @@
+"""The Ground Truth side: our pre-labeling and annotation-consolidation Lambdas and the labeling job's role."""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.functions import PipelineFunction, list_prefix, read_objects, write_objects
+
+
+class GroundTruthLabeling(Construct):
+    """PRE and ACS functions, and the execution role a labeling job runs with (reads the job's inputs, writes its
+    output under ``jobs/<id>/labeling/``, invokes only these two functions)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        data: s3.IBucket,
+        worker_stats: dynamodb.ITable,
+        layer: lambda_.ILayerVersion,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.pre_labeling = PipelineFunction(
+            self,
+            "PreLabelingFunction",
+            folder="pre_labeling",
+            description="Ground Truth pre-labeling: one data object -> taskInput for our worker template",
+            layer=layer,
+            log_retention=log_retention,
+            timeout=Duration.seconds(30),
+        )
+        self.annotation_consolidation = PipelineFunction(
+            self,
+            "AnnotationConsolidationFunction",
+            folder="annotation_consolidation",
+            description="Ground Truth annotation consolidation: Dawid-Skene labels, clustered boxes, per batch",
+            layer=layer,
+            log_retention=log_retention,
+            timeout=Duration.minutes(5),
+            memory_size=2048,
+            environment={"WORKER_STATS_TABLE": worker_stats.table_name},
+            statements=[
+                read_objects(data, "jobs/*/labeling/*", "jobs/*/manifests/*"),
+                iam.PolicyStatement(
+                    actions=["dynamodb:BatchGetItem", "dynamodb:UpdateItem"], resources=[worker_stats.table_arn]
+                ),
+                iam.PolicyStatement(
+                    actions=["sagemaker:DescribeLabelingJob"],
+                    resources=[stack.format_arn(service="sagemaker", resource="labeling-job", resource_name="*")],
+                ),
+            ],
+        )
+        self.role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="truthflow Ground Truth labeling jobs",
+        )
+        for statement in (
+            read_objects(data, "jobs/*"),
+            write_objects(data, "jobs/*/labeling/*"),
+            list_prefix(data, "jobs/"),
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"],
+                resources=[
+                    self.pre_labeling.function.function_arn,
+                    self.annotation_consolidation.function.function_arn,
+                ],
+            ),
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=[
+                    stack.format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name="/aws/sagemaker/LabelingJobs:*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            ),
+        ):
+            self.role.add_to_policy(statement)

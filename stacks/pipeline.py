@@ -1,0 +1,231 @@
+"""The run: pipeline Lambdas, the SageMaker training/hosting role, the state machine from ``statemachine/``, run
+notifications, and the trigger (S3 "Object Created" for ``jobs/<id>/job.json`` -> EventBridge -> starter Lambda)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.functions import PipelineFunction, list_prefix, read_objects, write_objects
+from stacks.labeling import GroundTruthLabeling
+
+DEFINITION = Path(__file__).resolve().parents[1] / "statemachine" / "pipeline.asl.json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    """Deployment-wide settings (from cdk.json context, read in app.py)."""
+
+    workteam_arn: str
+    notification_email: str | None
+    poll_seconds: int
+    max_endpoint_polls: int
+    log_retention: logs.RetentionDays
+
+
+class TrainingPipeline(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        data: s3.IBucket,
+        artifacts: s3.IBucket,
+        labeling: GroundTruthLabeling,
+        layer: lambda_.ILayerVersion,
+        settings: RunSettings,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+
+        def function(construct_id: str, folder: str, description: str, **kwargs: object) -> PipelineFunction:
+            return PipelineFunction(
+                self, construct_id, folder=folder, description=description, layer=layer,
+                log_retention=settings.log_retention, **kwargs,  # type: ignore[arg-type]
+            )  # fmt: skip
+
+        self.prepare = function(
+            "PrepareLabeling", "prepare_labeling", "Validate job.json, list images, write the labeling input",
+            statements=[read_objects(data, "jobs/*/job.json"), list_prefix(data, "jobs/"),
+                        write_objects(data, "jobs/*/manifests/*")],
+        )  # fmt: skip
+        self.consolidate = function(
+            "ConsolidateJob", "reconsolidate", "Consolidate every worker response of a finished labeling job",
+            statements=[read_objects(data, "jobs/*"), list_prefix(data, "jobs/"),
+                        write_objects(data, "jobs/*/dataset/*")],
+            timeout=Duration.minutes(15), memory_size=3008,
+        )  # fmt: skip
+        self.build = function(
+            "BuildTrainingData", "build_training_data", "Split and convert the consolidated labels to training data",
+            statements=[read_objects(data, "jobs/*"), list_prefix(data, "jobs/"),
+                        write_objects(data, "jobs/*/dataset/*")],
+            timeout=Duration.minutes(15), memory_size=3008,
+            environment={"ARTIFACTS_BUCKET": artifacts.bucket_name},
+        )  # fmt: skip
+        self.check_quality = function(
+            "CheckModelQuality", "check_model_quality", "Compare the final validation metric with the job's threshold"
+        )
+
+        self.sagemaker_role = iam.Role(
+            self,
+            "SageMakerRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="truthflow training jobs and endpoints",
+        )
+        for statement in (
+            read_objects(data, "jobs/*"),
+            list_prefix(data, "jobs/"),
+            read_objects(artifacts, "training/*"),
+            write_objects(artifacts, "training/*"),
+            list_prefix(artifacts, "training/"),
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=[
+                    stack.format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name=f"/aws/sagemaker/{group}:*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                    for group in ("TrainingJobs", "Endpoints/*")
+                ],
+            ),
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "AWS/SageMaker"]}},
+            ),
+        ):
+            self.sagemaker_role.add_to_policy(statement)
+
+        self.topic = sns.Topic(
+            self,
+            "Notifications",
+            display_name="truthflow runs",
+            enforce_ssl=True,
+            master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
+        )
+        if settings.notification_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(settings.notification_email))
+
+        functions = {
+            "PrepareLabelingFunctionName": self.prepare,
+            "ConsolidateJobFunctionName": self.consolidate,
+            "BuildTrainingDataFunctionName": self.build,
+            "CheckModelQualityFunctionName": self.check_quality,
+            "PreLabelingFunctionName": labeling.pre_labeling,
+            "AnnotationConsolidationFunctionName": labeling.annotation_consolidation,
+        }
+        self.role = iam.Role(
+            self, "StateMachineRole", assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+            description="truthflow pipeline state machine",
+        )  # fmt: skip
+        for statement in self._state_machine_statements(stack, labeling):
+            self.role.add_to_policy(statement)
+        self.log_group = logs.LogGroup(
+            self, "StateMachineLogs", retention=settings.log_retention, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_file(str(DEFINITION)),
+            definition_substitutions={
+                "Partition": stack.partition,
+                "Region": stack.region,
+                "Account": stack.account,
+                **{key: fn.function.function_name for key, fn in functions.items()},
+                "GroundTruthRoleArn": labeling.role.role_arn,
+                "SageMakerRoleArn": self.sagemaker_role.role_arn,
+                "WorkteamArn": settings.workteam_arn,
+                "NotificationTopicArn": self.topic.topic_arn,
+            },
+            role=self.role,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+
+        self.start_run = function(
+            "StartRun", "start_run", "Start a run when a job.json is uploaded",
+            statements=[read_objects(data, "jobs/*/job.json"), write_objects(data, "jobs/*/status.json"),
+                        iam.PolicyStatement(actions=["states:StartExecution"],
+                                            resources=[self.state_machine.state_machine_arn])],
+            environment={
+                "STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
+                "POLL_SECONDS": str(settings.poll_seconds),
+                "MAX_ENDPOINT_POLLS": str(settings.max_endpoint_polls),
+            },
+        )  # fmt: skip
+        self.trigger = events.Rule(
+            self,
+            "JobFileUploaded",
+            description="A jobs/<id>/job.json upload starts a truthflow run",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={"bucket": {"name": [data.bucket_name]}, "object": {"key": [{"wildcard": "jobs/*/job.json"}]}},
+            ),
+            targets=[targets.LambdaFunction(self.start_run.function, retry_attempts=4)],
+        )
+
+    def _state_machine_statements(self, stack: Stack, labeling: GroundTruthLabeling) -> list[iam.PolicyStatement]:
+        """Exactly the actions the definition's tasks call, on the resources they touch."""
+
+        def arn(resource: str) -> str:
+            return stack.format_arn(service="sagemaker", resource=resource, resource_name="*")
+
+        pipeline_functions = [self.prepare, self.consolidate, self.build, self.check_quality]
+        return [
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"], resources=[fn.function.function_arn for fn in pipeline_functions]
+            ),
+            iam.PolicyStatement(
+                actions=["sagemaker:CreateLabelingJob", "sagemaker:DescribeLabelingJob", "sagemaker:StopLabelingJob"],
+                resources=[arn("labeling-job")],
+            ),
+            iam.PolicyStatement(
+                actions=["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob"],
+                resources=[arn("training-job")],
+            ),
+            iam.PolicyStatement(actions=["sagemaker:CreateModel"], resources=[arn("model")]),
+            iam.PolicyStatement(actions=["sagemaker:CreateEndpointConfig"], resources=[arn("endpoint-config")]),
+            iam.PolicyStatement(
+                actions=["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint"],
+                resources=[arn("endpoint"), arn("endpoint-config")],
+            ),
+            iam.PolicyStatement(
+                actions=["sagemaker:AddTags"],
+                resources=[
+                    arn(kind) for kind in ("labeling-job", "training-job", "model", "endpoint-config", "endpoint")
+                ],
+            ),
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[labeling.role.role_arn, self.sagemaker_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            ),
+            # The .sync integrations watch SageMaker jobs through rules that Step Functions manages.
+            iam.PolicyStatement(
+                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                resources=[
+                    stack.format_arn(
+                        service="events", resource="rule", resource_name=f"StepFunctionsGetEventsFor{name}"
+                    )
+                    for name in ("SageMakerTrainingJobsRule", "SageMakerLabelingJobsRule")
+                ],
+            ),
+            iam.PolicyStatement(actions=["sns:Publish"], resources=[self.topic.topic_arn]),
+        ]

@@ -1,0 +1,94 @@
+"""The ASL file on its own: a readable, complete graph that statelint accepts."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from statelint.linter import Linter
+
+DEFINITION_PATH = Path(__file__).resolve().parents[1] / "statemachine" / "pipeline.asl.json"
+DEFINITION = json.loads(DEFINITION_PATH.read_text())
+STATES = DEFINITION["States"]
+PLACEHOLDERS = set(re.findall(r"\$\{([A-Za-z]+)\}", DEFINITION_PATH.read_text()))
+
+
+def targets(state: dict) -> list[str]:
+    found = [state[key] for key in ("Next", "Default") if key in state]
+    found += [rule["Next"] for rule in state.get("Choices", [])]
+    found += [catcher["Next"] for catcher in state.get("Catch", [])]
+    return found
+
+
+def test_statelint_finds_no_problem():
+    assert Linter.validate(DEFINITION_PATH.read_text()) == []
+
+
+def test_every_transition_goes_to_an_existing_state():
+    assert DEFINITION["StartAt"] in STATES
+    for name, state in STATES.items():
+        for target in targets(state):
+            assert target in STATES, f"{name} -> {target}"
+
+
+def test_every_state_is_reachable_from_the_start():
+    seen, frontier = set(), [DEFINITION["StartAt"]]
+    while frontier:
+        name = frontier.pop()
+        if name not in seen:
+            seen.add(name)
+            frontier.extend(targets(STATES[name]))
+    assert seen == set(STATES)
+
+
+def test_every_task_retries_and_every_failure_is_caught_into_a_named_fail_state():
+    for name, state in STATES.items():
+        if state["Type"] == "Task":
+            assert state.get("Retry"), name
+            assert state.get("Catch"), name
+            for catcher in state["Catch"]:
+                # A catch leads, through at most a notification, to a Fail state or to a recovery state.
+                follow = STATES[catcher["Next"]]
+                if follow["Type"] == "Task" and "sns:publish" in follow["Resource"]:
+                    assert STATES[follow["Next"]]["Type"] in ("Fail", "Succeed"), name
+
+
+def test_fail_states_say_what_failed_and_why():
+    fails = {name: state for name, state in STATES.items() if state["Type"] == "Fail"}
+    assert len(fails) >= 8
+    for name, state in fails.items():
+        assert ("Cause" in state or "CausePath" in state) and ("Error" in state or "ErrorPath" in state), name
+
+
+def test_choices_read_as_questions_and_names_are_plain_words():
+    for name, state in STATES.items():
+        assert re.fullmatch(r"[A-Z][a-z]+( [a-zA-Z]+)*\??", name), name
+        if state["Type"] == "Choice":
+            assert name.endswith("?"), name
+
+
+def test_no_s3_path_handed_to_sagemaker_is_an_https_url():
+    text = DEFINITION_PATH.read_text()
+    assert "https://" not in text
+    assert "s3.amazonaws" not in text
+
+
+def test_placeholders_are_the_ones_the_stack_substitutes():
+    assert {
+        "Partition", "Region", "Account", "PrepareLabelingFunctionName", "ConsolidateJobFunctionName",
+        "BuildTrainingDataFunctionName", "CheckModelQualityFunctionName", "PreLabelingFunctionName",
+        "AnnotationConsolidationFunctionName", "GroundTruthRoleArn", "SageMakerRoleArn", "WorkteamArn",
+        "NotificationTopicArn",
+    } == PLACEHOLDERS  # fmt: skip
+
+
+@pytest.mark.parametrize("state", ["Wait for endpoint"])
+def test_waits_are_driven_by_the_run_settings(state):
+    assert STATES[state]["SecondsPath"] == "$.settings.poll_seconds"
+
+
+def test_overall_timeout_allows_a_human_labeling_job():
+    # Task availability may be up to 30 days; training and deployment come after.
+    assert DEFINITION["TimeoutSeconds"] >= 30 * 86_400
