@@ -17,6 +17,11 @@ _BUCKET = (
 )
 
 
+# Partition, region and account are tokens in an environment-agnostic synth and literals when the CLI sets them.
+_REGION = r"(<AWS::Region>|[a-z]{2}(-[a-z]+)+-\d)"
+_ACCOUNT = r"(<AWS::AccountId>|\d{12})"
+
+
 def _regex(pattern: str) -> RegexAppliesTo:
     return RegexAppliesTo(regex=f"/^{pattern}$/")
 
@@ -27,7 +32,8 @@ REVIEWED_WILDCARDS = [
         "and files its step reads or writes (job.json, manifests/, labeling/, dataset/, status.json), one bucket.",
         [
             _regex(
-                f"Resource::{_BUCKET}\\/jobs\\/\\*(\\/(job\\.json|status\\.json|manifests\\/\\*|labeling\\/\\*|dataset\\/\\*))?"
+                f"Resource::{_BUCKET}\\/jobs\\/\\*"
+                r"(\/(job\.json|status\.json|manifests\/\*|labeling\/\*|dataset\/\*))?"
             )
         ],
     ),
@@ -41,7 +47,8 @@ REVIEWED_WILDCARDS = [
         "(from the job id and the execution); the ARN still fixes partition, region, account and resource type.",
         [
             _regex(
-                r"Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:(labeling-job|training-job|model|endpoint-config|endpoint)\/\*"
+                f"Resource::arn:<AWS::Partition>:sagemaker:{_REGION}:{_ACCOUNT}:"
+                r"(labeling-job|training-job|model|endpoint-config|endpoint)\/\*"
             )
         ],
     ),
@@ -50,7 +57,8 @@ REVIEWED_WILDCARDS = [
         "at run time.",
         [
             _regex(
-                r"Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:\/aws\/sagemaker\/(LabelingJobs|TrainingJobs|Endpoints\/\*):\*"
+                f"Resource::arn:<AWS::Partition>:logs:{_REGION}:{_ACCOUNT}:log-group:"
+                r"\/aws\/sagemaker\/(LabelingJobs|TrainingJobs|Endpoints\/\*):\*"
             )
         ],
     ),

@@ -7,6 +7,7 @@ runtime's Python) into the asset folder. Unit tests skip bundling (context ``aws
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,10 @@ ARCHITECTURE = lambda_.Architecture.X86_64
 # Amazon Linux 2023 (the python3.14 runtime) has glibc 2.34: manylinux 2.28 and 2014 wheels both run there.
 WHEEL_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux2014_x86_64")
 CODE_EXCLUDES = ["**/__pycache__", "*.egg-info", "**/*.pyc"]
+# The Lambda Python runtime ships the AWS SDK; aws-xray-sdk pulls it in again (30 MB). Test suites are dead weight.
+# Removing both keeps the layer well under Lambda's 250 MB limit for function plus layers.
+PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six.py")
+DROPPED_FOLDERS = ("tests", "__pycache__")
 
 
 @jsii.implements(ILocalBundling)
@@ -40,7 +45,18 @@ class PipLayerBundling:
             *(argument for platform in WHEEL_PLATFORMS for argument in ("--platform", platform)),
         ]  # fmt: skip
         subprocess.run(command, check=True)
+        prune_layer(Path(output_dir) / "python")
         return True
+
+
+def prune_layer(site_packages: Path) -> None:
+    for entry in list(site_packages.iterdir()):
+        name = entry.name.split("-")[0]
+        if name in PROVIDED_BY_RUNTIME or name.replace("python_", "") in PROVIDED_BY_RUNTIME:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    for folder in sorted(site_packages.rglob("*"), reverse=True):
+        if folder.is_dir() and folder.name in DROPPED_FOLDERS:
+            shutil.rmtree(folder)
 
 
 def function_code() -> lambda_.Code:

@@ -48,9 +48,15 @@ RESOURCE_STAR_ACTIONS = {
 }
 
 
-@pytest.fixture(scope="module")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+@pytest.fixture(scope="module", params=["environment-agnostic", "account-and-region"])
+def synthesized(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Synth twice: as tests and CI do (no account), and as the CLI does with a configured account and region,
+    where ARNs carry literal values instead of tokens (cdk-nag suppressions must match both)."""
     outdir = tmp_path_factory.mktemp("cdk.out")
+    environment = {"CDK_DEFAULT_ACCOUNT": "111122223333", "CDK_DEFAULT_REGION": "eu-west-1"}
+    saved = {name: os.environ.pop(name, None) for name in environment}
+    if request.param == "account-and-region":
+        os.environ.update(environment)
     app = cdk.App(
         outdir=str(outdir),
         context={
@@ -60,6 +66,10 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
     storage, pipeline = truthflow_app.build_app(app)
     app.synth()
+    for name, value in saved.items():
+        os.environ.pop(name, None)
+        if value is not None:
+            os.environ[name] = value
     return {
         "outdir": outdir,
         "storage": storage,

@@ -1,0 +1,514 @@
+"""The job file: ``jobs/<id>/job.json``, the one file a user writes to start a run.
+
+Only ``task_type`` and ``labels`` are required; everything else has a default. A minimal file::
+
+    {"task_type": "bounding-box", "labels": ["pen", "pencil"]}
+
+Fields (limits marked [API] are CreateLabelingJob's / CreateTrainingJob's, from the botocore SageMaker model
+``sagemaker/2017-07-24/service-2.json`` = the API reference; [DG] from the Ground Truth developer guide):
+
+``task_type`` (required)
+    ``"bounding-box"`` or ``"image-classification"`` (single label).
+``labels`` (required)
+    The label list, in the order that fixes class ids. At least 1 for bounding boxes and 2 for classification,
+    unique, at most 256 characters each, at most 50 for bounding boxes [API ``LabelCategoryConfigS3Uri``, DG
+    ``input-data-limits``]; see :func:`truthflow.groundtruth.label_config.validate_labels`. Ground Truth's own
+    minimums are kept: a one-class detector is a legitimate job.
+``workers_per_object`` = 3
+    People who label each image, 1-9 [API ``NumberOfHumanWorkersPerDataObject``]. Ground Truth writes confidence
+    0.00 for every one-worker label, so ``exclusion.min_confidence > 0`` with one worker excludes everything.
+``task_title``, ``task_description``
+    What workers see in their task list: 1-128 and 1-255 characters [API ``TaskTitle``, ``TaskDescription``].
+    Defaults depend on the task type.
+``instructions``: ``header``, ``short``, ``full``
+    The question above the image and the short / full instructions of the worker template (plain text; a blank
+    line starts a paragraph). Defaults depend on the task type. Limits (ours): 500, 2,000 and 20,000 characters.
+``task_time_limit_seconds`` = 300
+    Time a worker has for one image, 30-28,800 (8 h, the maximum for image tasks) [API ``TaskTimeLimitInSeconds``].
+``task_availability_lifetime_seconds`` = 864,000 (10 days)
+    How long an image stays available to the private workforce, 60-2,592,000 [API
+    ``TaskAvailabilityLifetimeInSeconds``: minimum 60; "for a private or vendor workforce the default is 30 days
+    (2,592,000 seconds) ... for most users the maximum is also 30 days"]. 10 days is the value of AWS's own Step
+    Functions labeling example; labeling jobs expire after 30 days anyway [DG ``sms-monitor-cloud-watch``].
+``max_concurrent_task_count`` = 1000
+    Images out with workers at the same time, 1-5,000 [API ``MaxConcurrentTaskCount``: default 1,000, more only
+    after asking AWS Support].
+``automated_labeling`` = false
+    Ground Truth's active learning (``LabelingJobAlgorithmsConfig``). Only built-in task types have it [API]: both
+    of ours are built-in types, but it runs with AWS's built-in pre/post-labeling functions rather than ours, and it
+    needs at least 1,250 images [DG ``sms-automated-labeling``: "the system minimum ... is 1,250 objects"]; the
+    prepare step checks the count.
+``split``: ``validation_fraction`` = 0.2 (strictly between 0 and 1), ``seed`` = 0 (>= 0)
+    The train/validation split (:mod:`truthflow.training_data.split`). The quality gate needs a validation set,
+    hence a fraction above 0.
+``exclusion``: ``min_box_width`` = 1, ``min_box_height`` = 1 (pixels, >= 0), ``min_confidence`` = 0.0 (0-1)
+    Labels kept out of the training data (:mod:`truthflow.training_data.exclusion`).
+``training``: ``instance_type`` = ``"ml.p3.2xlarge"``, ``instance_count`` = 1, ``max_runtime_seconds`` = 86,400,
+``hyperparameters`` = {}
+    The training job. Both built-in algorithms (object detection, image classification) train on GPU instances only
+    (P and G families), so the instance type must be one. ``max_runtime_seconds`` is 1-2,419,200 (28 days)
+    [API ``StoppingCondition.MaxRuntimeInSeconds``: default 1 day, maximum 28 days]. ``hyperparameters`` maps names
+    to strings or numbers, merged over the algorithm's defaults by the training step; at most 100, names up to 256
+    and values up to 2,500 characters [API ``HyperParameters``].
+``quality_gate``: ``metric``, ``threshold``
+    The model is deployed only if its final ``metric`` is at least ``threshold`` (0-1, higher is better).
+    Defaults: ``validation:mAP`` >= 0.5 for bounding boxes (the built-in detector's metric; 0.5 is a usable
+    detector on a small data set) and ``validation:accuracy`` >= 0.7 for classification (well above chance for
+    any label count >= 2, reachable by fine-tuning a pretrained network on a few hundred images).
+``endpoint``: ``instance_type`` = ``"ml.m5.xlarge"``, ``initial_instance_count`` = 1 (>= 1)
+    The hosting endpoint (CPU inference is supported by both built-in algorithms).
+``existing_annotations`` (optional): exactly one of
+    ``output_manifest``: the ``s3://`` URI of a Ground Truth output manifest: labeling is skipped and the run starts
+    at whole-job consolidation; or ``consolidated_manifest``: the ``s3://`` URI of a consolidated manifest: the run
+    starts at building the training data. The pipeline's role must be able to read it (the stack grants the data
+    bucket).
+
+Unknown fields are errors (a typo must not silently become a default). :func:`parse_job_file` raises
+:class:`JobFileError` listing every problem, one per line, each naming the file and the field::
+
+    jobs/pens-v1/job.json: workers_per_object: must be between 1 and 9 (got 12)
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+
+from truthflow.groundtruth.input_manifest import check_s3_uri
+from truthflow.groundtruth.label_config import TaskType, validate_labels
+
+JOB_FILE_NAME = "job.json"
+JOBS_PREFIX = "jobs/"
+MAX_JOB_ID_CHARS = 40
+# A Ground Truth name: letters and digits, single or repeated hyphens only between them (API LabelingJobName).
+_JOB_ID = re.compile(r"[A-Za-z0-9](-*[A-Za-z0-9])*")
+_INSTANCE_TYPE = re.compile(r"ml\.[a-z0-9-]+\.[a-z0-9]+")
+_GPU_TRAINING_FAMILIES = re.compile(r"ml\.[pg][0-9][a-z0-9-]*\.[a-z0-9]+")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_MAX_SHOWN_INPUT_CHARS = 80
+
+
+class JobFileError(ValueError):
+    """A job file that cannot be used. ``str(error)`` is one line per problem, each starting with the file name;
+    :attr:`problems` holds ``(field, message)`` pairs (field ``""`` for the file as a whole)."""
+
+    def __init__(self, source: str, problems: Sequence[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        super().__init__(
+            "\n".join(
+                f"{source}: {field}: {message}" if field else f"{source}: {message}" for field, message in self.problems
+            )
+        )
+
+
+# --- field types ------------------------------------------------------------------------------------------------------
+
+
+def _between(low: float, high: float) -> AfterValidator:
+    def check(value: float) -> float:
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low:,} and {high:,}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _strictly_between(low: float, high: float) -> AfterValidator:
+    def check(value: float) -> float:
+        if not low < value < high:
+            raise ValueError(f"must be greater than {low} and less than {high}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _at_least(low: int) -> AfterValidator:
+    def check(value: int) -> int:
+        if value < low:
+            raise ValueError(f"must be at least {low}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _text(max_chars: int, *, single_line: bool = False) -> AfterValidator:
+    def check(value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        if len(value) > max_chars:
+            raise ValueError(f"must be at most {max_chars:,} characters (got {len(value):,})")
+        if _CONTROL_CHARACTERS.search(value) or (single_line and ("\n" in value or "\r" in value)):
+            raise ValueError("must not contain control characters" + (" or line breaks" if single_line else ""))
+        return value
+
+    return AfterValidator(check)
+
+
+def _s3_uri(value: str) -> str:
+    if value.startswith(("https://", "http://")):
+        raise ValueError("must be an s3:// URI (s3://<bucket>/<key>), not an https URL")
+    check_s3_uri(value, what="URI")
+    return value
+
+
+def _instance_type(value: str) -> str:
+    if not _INSTANCE_TYPE.fullmatch(value):
+        raise ValueError("must be a SageMaker instance type such as 'ml.m5.xlarge'")
+    return value
+
+
+def _gpu_instance_type(value: str) -> str:
+    _instance_type(value)
+    if not _GPU_TRAINING_FAMILIES.fullmatch(value):
+        raise ValueError(
+            "the built-in object detection and image classification algorithms train on GPU instances only: "
+            "use a P or G instance type such as 'ml.p3.2xlarge' or 'ml.g5.xlarge'"
+        )
+    return value
+
+
+def _hyperparameter_value(value: object) -> str | int | float:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError("must be a string or a number")
+    if len(str(value)) > 2_500:
+        raise ValueError("must be at most 2,500 characters")
+    return value
+
+
+def _hyperparameters(values: dict[str, str | int | float]) -> dict[str, str | int | float]:
+    if len(values) > 100:
+        raise ValueError(f"at most 100 hyperparameters (got {len(values)})")
+    for name in values:
+        if not name or len(name) > 256:
+            raise ValueError(f"hyperparameter name {name[:40]!r} must be 1 to 256 characters")
+    return values
+
+
+WorkersPerObject = Annotated[int, _between(1, 9)]
+TaskTimeLimitSeconds = Annotated[int, _between(30, 28_800)]
+TaskAvailabilityLifetimeSeconds = Annotated[int, _between(60, 2_592_000)]
+MaxConcurrentTaskCount = Annotated[int, _between(1, 5_000)]
+UnitInterval = Annotated[float, _between(0.0, 1.0)]
+S3Uri = Annotated[str, AfterValidator(_s3_uri)]
+InstanceType = Annotated[str, AfterValidator(_instance_type)]
+GpuInstanceType = Annotated[str, AfterValidator(_gpu_instance_type)]
+HyperparameterValue = Annotated[str | int | float, PlainValidator(_hyperparameter_value)]
+
+
+# --- the model --------------------------------------------------------------------------------------------------------
+
+_SECTION = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class WorkerInstructions(BaseModel):
+    """What workers read: ``header`` above the image, ``short`` beside it, ``full`` behind "More instructions"."""
+
+    model_config = _SECTION
+
+    # The empty defaults are replaced with the task type's text before validation (see JobFile).
+    header: Annotated[str, _text(500, single_line=True)] = ""
+    short: Annotated[str, _text(2_000)] = ""
+    full: Annotated[str, _text(20_000)] = ""
+
+
+class SplitSettings(BaseModel):
+    model_config = _SECTION
+
+    validation_fraction: Annotated[float, _strictly_between(0.0, 1.0)] = 0.2
+    seed: Annotated[int, _at_least(0)] = 0
+
+
+class ExclusionSettings(BaseModel):
+    model_config = _SECTION
+
+    min_box_width: Annotated[float, _at_least(0)] = 1.0
+    min_box_height: Annotated[float, _at_least(0)] = 1.0
+    min_confidence: UnitInterval = 0.0
+
+
+class TrainingSettings(BaseModel):
+    model_config = _SECTION
+
+    instance_type: GpuInstanceType = "ml.p3.2xlarge"
+    instance_count: Annotated[int, _at_least(1)] = 1
+    max_runtime_seconds: Annotated[int, _between(1, 2_419_200)] = 86_400
+    hyperparameters: Annotated[dict[str, HyperparameterValue], AfterValidator(_hyperparameters)] = Field(
+        default_factory=dict
+    )
+
+
+class QualityGate(BaseModel):
+    model_config = _SECTION
+
+    # The empty default is replaced with the task type's metric before validation (see JobFile).
+    metric: Annotated[str, _text(255, single_line=True)] = ""
+    threshold: UnitInterval = 0.5
+
+
+class EndpointSettings(BaseModel):
+    model_config = _SECTION
+
+    instance_type: InstanceType = "ml.m5.xlarge"
+    initial_instance_count: Annotated[int, _at_least(1)] = 1
+
+
+StartAt = Literal["label", "consolidate", "build"]
+
+
+class ExistingAnnotations(BaseModel):
+    """Annotations made before (or elsewhere): exactly one of the two manifests."""
+
+    model_config = _SECTION
+
+    output_manifest: S3Uri | None = None
+    consolidated_manifest: S3Uri | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ExistingAnnotations:
+        if (self.output_manifest is None) == (self.consolidated_manifest is None):
+            raise ValueError(
+                "give exactly one of 'output_manifest' (a Ground Truth output manifest: the run starts at "
+                "consolidation) and 'consolidated_manifest' (the run starts at building training data)"
+            )
+        return self
+
+    @property
+    def start_at(self) -> StartAt:
+        return "consolidate" if self.output_manifest is not None else "build"
+
+    @property
+    def manifest_uri(self) -> str:
+        uri = self.output_manifest if self.output_manifest is not None else self.consolidated_manifest
+        assert uri is not None  # guaranteed by _exactly_one
+        return uri
+
+
+_BOX_INSTRUCTIONS = {
+    "task_title": "Draw boxes around objects",
+    "task_description": "Draw a tight box around every object of the listed classes and choose its class.",
+    "instructions": {
+        "header": "Draw a box around each object and choose its label.",
+        "short": "Draw one tight box around each object of the listed classes. Leave the image empty if there is none.",
+        "full": (
+            "Draw a box around every object whose class is in the list, and choose that class.\n\n"
+            "Make each box tight: its edges touch the outermost visible pixels of the object.\n\n"
+            "Draw one box per object, also when objects overlap or are partly hidden: box the visible part.\n\n"
+            "If the image shows no such object, submit it without drawing a box."
+        ),
+    },
+    "quality_gate": {"metric": "validation:mAP", "threshold": 0.5},
+}
+_CLASSIFICATION_INSTRUCTIONS = {
+    "task_title": "Classify images",
+    "task_description": "Choose the one label that best describes each image.",
+    "instructions": {
+        "header": "Which label best describes this image?",
+        "short": "Choose the one label that best describes the whole image.",
+        "full": (
+            "Look at the whole image and choose the one label that describes it best.\n\n"
+            "If several labels seem to apply, choose the one for the most prominent subject."
+        ),
+    },
+    "quality_gate": {"metric": "validation:accuracy", "threshold": 0.7},
+}
+TASK_TYPE_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    "bounding-box": _BOX_INSTRUCTIONS,
+    "image-classification": _CLASSIFICATION_INSTRUCTIONS,
+}
+
+
+class JobFile(BaseModel):
+    """A validated ``job.json``; see the module docstring for every field, its default and its limits."""
+
+    model_config = _SECTION
+
+    task_type: TaskType
+    labels: list[str]
+    workers_per_object: WorkersPerObject = 3
+    task_title: Annotated[str, _text(128)] = ""
+    task_description: Annotated[str, _text(255, single_line=True)] = ""
+    instructions: WorkerInstructions = Field(default_factory=WorkerInstructions)
+    task_time_limit_seconds: TaskTimeLimitSeconds = 300
+    task_availability_lifetime_seconds: TaskAvailabilityLifetimeSeconds = 864_000
+    max_concurrent_task_count: MaxConcurrentTaskCount = 1_000
+    automated_labeling: bool = False
+    split: SplitSettings = Field(default_factory=SplitSettings)
+    exclusion: ExclusionSettings = Field(default_factory=ExclusionSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    quality_gate: QualityGate = Field(default_factory=QualityGate)
+    endpoint: EndpointSettings = Field(default_factory=EndpointSettings)
+    existing_annotations: ExistingAnnotations | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_task_type_defaults(cls, data: Any) -> Any:
+        """Texts and the quality gate have task-type defaults; a section the file gives only in part keeps the
+        defaults of the keys it leaves out."""
+        if not isinstance(data, dict) or not isinstance(data.get("task_type"), str):
+            return data
+        defaults = TASK_TYPE_DEFAULTS.get(data["task_type"])
+        if defaults is None:
+            return data
+        filled = dict(data)
+        for name, default in defaults.items():
+            if isinstance(default, dict):
+                given = filled.get(name, {})
+                if isinstance(given, dict):
+                    filled[name] = {**default, **given}
+            else:
+                filled.setdefault(name, default)
+        return filled
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_fit_the_task_type(cls, labels: list[str], info: ValidationInfo) -> list[str]:
+        # Without a valid task_type (reported on its own) the least demanding rules still catch duplicates.
+        task_type: TaskType = info.data.get("task_type", "bounding-box")
+        return validate_labels(labels, task_type=task_type)
+
+    @property
+    def start_at(self) -> StartAt:
+        """Where the run starts: ``label`` (images), ``consolidate`` or ``build`` (existing annotations)."""
+        return "label" if self.existing_annotations is None else self.existing_annotations.start_at
+
+
+# --- parsing ----------------------------------------------------------------------------------------------------------
+
+
+def parse_job_file(text: str | bytes, *, source: str) -> JobFile:
+    """Parse and validate a job file. ``source`` names it in every error line (e.g. ``jobs/pens-v1/job.json``).
+
+    Raises :class:`JobFileError` for text that is not UTF-8 or not JSON, a JSON value that is not an object, and
+    every field problem at once.
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise JobFileError(source, [("", f"is not UTF-8 text ({error.reason} at byte {error.start})")]) from None
+    try:
+        data = json.loads(text.removeprefix("\ufeff"))  # editors on Windows may start the file with a BOM
+    except json.JSONDecodeError as error:
+        raise JobFileError(
+            source, [("", f"is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})")]
+        ) from None
+    if not isinstance(data, dict):
+        raise JobFileError(source, [("", f"must be a JSON object {{...}}, not {_json_kind(data)}")])
+    try:
+        return JobFile.model_validate(data)
+    except ValidationError as error:
+        raise JobFileError(source, [_describe(detail) for detail in error.errors()]) from None
+
+
+def _describe(detail: ErrorDetails) -> tuple[str, str]:
+    """``(field path, message)`` for one pydantic error, in the words of a job file rather than of pydantic."""
+    location = detail["loc"]
+    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location).lstrip(".")
+    kind = detail["type"]
+    if kind == "extra_forbidden":
+        known = _known_fields(location[:-1])
+        close = difflib.get_close_matches(str(location[-1]), known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (known fields: {', '.join(known)})"
+        return field, "unknown field" + hint
+    if kind == "missing":
+        return field, "is required"
+    message = detail["msg"].removeprefix("Value error, ")
+    message = message[:1].lower() + message[1:]
+    if kind == "value_error" and isinstance(detail["input"], list | dict):
+        return field, message  # our own checks of a list or section say which entry is wrong
+    return field, f"{message} (got {_shown(detail['input'])})"
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "true/false"
+    if value is None:
+        return "null"
+    return "a number"
+
+
+def _shown(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False) if _is_json(value) else repr(value)
+    return text if len(text) <= _MAX_SHOWN_INPUT_CHARS else text[: _MAX_SHOWN_INPUT_CHARS - 3] + "..."
+
+
+def _is_json(value: object) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _known_fields(location: Sequence[int | str]) -> list[str]:
+    """The field names of the section at ``location`` (for "did you mean" hints)."""
+    model: type[BaseModel] = JobFile
+    for part in location:
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field is not None else None
+        candidates = getattr(annotation, "__args__", (annotation,))
+        sections = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not sections:
+            return []
+        model = sections[0]
+    return list(model.model_fields)
+
+
+# --- job ids ----------------------------------------------------------------------------------------------------------
+
+
+def validate_job_id(job_id: str, *, what: str = "job id") -> str:
+    """Check a job id: letters, digits and hyphens, starting and ending with a letter or digit, at most 40
+    characters, so that names derived from it (``tf-<id>-<8 hex>``) fit SageMaker's 63."""
+    if not isinstance(job_id, str) or not job_id:
+        raise ValueError(f"{what} must be a non-empty string")
+    if len(job_id) > MAX_JOB_ID_CHARS:
+        raise ValueError(
+            f"{what} {job_id[:60]!r} is {len(job_id)} characters; at most {MAX_JOB_ID_CHARS} "
+            "(it becomes part of the SageMaker job names, which are limited to 63)"
+        )
+    if not _JOB_ID.fullmatch(job_id):
+        raise ValueError(
+            f"{what} {job_id!r} may contain only letters, digits and hyphens, and must start and end with a letter "
+            "or digit (it becomes part of the SageMaker job names)"
+        )
+    return job_id
+
+
+def job_id_from_key(key: str, *, decode: Callable[[str], str] | None = None) -> str:
+    """The ``<id>`` of an object key ``jobs/<id>/job.json``; a ``ValueError`` for any other key or a bad id.
+
+    ``decode`` (e.g. :func:`truthflow.aws.s3.decode_event_key`) undoes the URL encoding of S3 event keys first;
+    a valid id never contains a character that encoding changes, so decoding only makes error messages readable.
+    """
+    if decode is not None:
+        key = decode(key)
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] + "/" != JOBS_PREFIX or parts[2] != JOB_FILE_NAME:
+        raise ValueError(f"{key!r} is not a job file: expected {JOBS_PREFIX}<id>/{JOB_FILE_NAME}")
+    return validate_job_id(parts[1], what=f"{key}: job id")
+
+
+def job_file_key(job_id: str) -> str:
+    return f"{JOBS_PREFIX}{validate_job_id(job_id)}/{JOB_FILE_NAME}"
