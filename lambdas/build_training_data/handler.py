@@ -1,0 +1,150 @@
+"""State machine step "Build training data": the consolidated manifest in, a train/validation split in every format out.
+
+Event ``{"bucket", "job_id", "labeling", "dataset"}``: ``labeling`` is the output of "Prepare labeling input" (its
+``labeling_job_name`` names the training job); ``dataset`` is the output of "Consolidate whole job" or, for a
+consolidated manifest brought by the job file, just ``consolidated_manifest_uri`` and ``labels`` (the label attribute
+is then found in the file). ``split`` and ``exclusion`` come from ``jobs/<id>/job.json``.
+
+The manifest is streamed once through :func:`truthflow.training_data.build_training_data` into
+``jobs/<id>/dataset/training/``: augmented manifests, ``.lst``, YOLO, COCO and Pascal VOC (detection), ``images.csv``,
+``classes.txt`` and ``summary.json``. Returns what CreateTrainingJob needs (``s3://`` URIs, ``attribute_names``,
+``num_classes``, ``num_training_samples``, ``label_width``, ...) and ``training``, the settings of
+:func:`truthflow.training_job.training_settings` (output to ``s3://<ARTIFACTS_BUCKET>/training/<job id>/``). An empty
+or malformed manifest, or an empty train split, raises ``ValueError`` naming the manifest.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from truthflow.aws.s3 import ConcurrentS3Destination, S3Destination, iter_lines, parse_s3_uri, read_bytes, s3_uri
+from truthflow.job_file import JobFile, JobFileError, job_file_key, parse_job_file
+from truthflow.training_data import ConversionSummary, ExclusionRule, ManifestSource, SplitConfig, build_training_data
+from truthflow.training_job import training_settings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+s3 = boto3.client("s3")
+ARTIFACTS_BUCKET = os.environ["ARTIFACTS_BUCKET"]
+REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "")
+
+
+class Dataset(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    consolidated_manifest_uri: str
+    label_attribute_name: str | None = None
+    labels: list[str] | None = None
+
+    @field_validator("consolidated_manifest_uri")
+    @classmethod
+    def _is_an_s3_uri(cls, uri: str) -> str:
+        parse_s3_uri(uri)
+        return uri
+
+
+class Labeling(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    labeling_job_name: str
+
+
+class BuildTrainingDataRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    bucket: str
+    job_id: str
+    labeling: Labeling
+    dataset: Dataset
+
+
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = BuildTrainingDataRequest.model_validate(event)
+    dataset = request.dataset
+    manifest_uri = dataset.consolidated_manifest_uri
+    job = read_job_file(request.bucket, request.job_id)
+    training = S3Destination(s3, s3_uri(request.bucket, f"jobs/{request.job_id}/dataset/training/"))
+    source = ManifestSource(
+        lambda: iter_lines(s3, manifest_uri),
+        label_attribute_name=dataset.label_attribute_name,
+        class_names=dataset.labels,
+    )
+    try:
+        with ConcurrentS3Destination(training) as destination:
+            summary = build_training_data(
+                source,
+                destination,
+                class_names=dataset.labels or None,
+                split=SplitConfig(validation_fraction=job.split.validation_fraction, seed=job.split.seed),
+                exclusion=ExclusionRule(**job.exclusion.model_dump()),
+                label_attribute_name=dataset.label_attribute_name,
+            )
+    except ValueError as error:
+        raise ValueError(f"{manifest_uri}: cannot build training data: {error}") from error
+
+    training_samples = augmented_manifest_lines(summary, "train")
+    if training_samples == 0:
+        raise ValueError(
+            f"{manifest_uri}: the train split is empty ({summary.images['train']} train images, "
+            f"{summary.images['validation']} validation images, {summary.excluded.boxes_excluded} boxes excluded, "
+            f"{summary.unlabeled_lines} unlabeled lines): label more images, lower split.validation_fraction, or "
+            "relax the exclusion rule"
+        )
+    validation_samples = augmented_manifest_lines(summary, "validation")
+    if validation_samples == 0:
+        logger.warning("the validation split is empty: the training job will report no validation metric")
+    metrics.add_metric(name="TrainingImages", unit=MetricUnit.Count, value=training_samples)
+    metrics.add_metric(name="ValidationImages", unit=MetricUnit.Count, value=validation_samples)
+    logger.info("training data built", extra={"job_id": request.job_id, "summary": summary.to_dict()})
+    num_classes = len(summary.class_names)
+    return {
+        "train_manifest_uri": training.uri("train.manifest"),
+        "validation_manifest_uri": training.uri("validation.manifest"),
+        "attribute_names": ["source-ref", summary.label_attribute_name],
+        "task": summary.task,
+        "class_names": summary.class_names,
+        "num_classes": num_classes,
+        "num_training_samples": training_samples,
+        "num_validation_samples": validation_samples,
+        "label_width": summary.lst_label_width,
+        "excluded": summary.excluded.to_dict(),
+        "summary_uri": training.uri("summary.json"),
+        "training_prefix_uri": training.uri(""),
+        "training": training_settings(
+            job,
+            job_id=request.job_id,
+            job_name=request.labeling.labeling_job_name,
+            num_classes=num_classes,
+            num_training_samples=training_samples,
+            label_width=summary.lst_label_width,
+            region=REGION,
+            output_path_uri=s3_uri(ARTIFACTS_BUCKET, f"training/{request.job_id}/"),
+        ),
+    }
+
+
+def read_job_file(bucket: str, job_id: str) -> JobFile:
+    key = job_file_key(job_id)
+    uri = s3_uri(bucket, key)
+    try:
+        text = read_bytes(s3, uri)
+    except s3.exceptions.NoSuchKey:
+        raise JobFileError(uri, [("", "not found (the split, exclusion and training settings come from it)")]) from None
+    return parse_job_file(text, source=key)
+
+
+def augmented_manifest_lines(summary: ConversionSummary, split: str) -> int:
+    """Lines of ``<split>.manifest``: its images, less detection images without boxes (the writer leaves them out)."""
+    without_boxes = summary.images_without_boxes[split] if summary.task == "object-detection" else 0
+    return summary.images[split] - without_boxes
