@@ -62,10 +62,21 @@ def _consolidate_boxes(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from truthflow.demo import run_demo
+    # Imported here: the offline runner needs moto and matplotlib, which the consolidation commands do not.
+    from truthflow.local.offline_run import DemoOptions, parse_worker_mix, print_outcome, run_offline
 
-    status: int = run_demo(datasets_root=args.datasets_root)
-    return status
+    options = DemoOptions(
+        dataset=args.dataset,
+        n_images=args.images,
+        workers=parse_worker_mix(args.workers),
+        workers_per_object=args.workers_per_object,
+        seed=args.seed,
+        out=args.out,
+        max_items=args.max_items,
+    )
+    outcome = run_offline(options)
+    print_outcome(outcome)
+    return 0 if outcome.status == "SUCCEEDED" else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,13 +101,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     boxes.set_defaults(run=_consolidate_boxes)
 
-    demo = commands.add_parser("demo", help="consolidate real crowd data sets and compare with majority vote")
-    demo.add_argument(
-        "--datasets-root",
-        type=Path,
-        default=Path("..") / "shared" / "crowd_datasets",
-        help="folder of crowd data sets (default: ../shared/crowd_datasets)",
+    demo = commands.add_parser(
+        "demo", help="run the whole pipeline offline: embedded AWS, emulated Ground Truth workforce, report"
     )
+    demo.add_argument(
+        "--dataset",
+        default="sample",
+        help="'sample' (generated pens/pencils/erasers, boxes), 'sample-classification', or a crowd data set folder "
+        "to replay (e.g. ../shared/crowd_datasets/boxes_caltech_pedestrians)",
+    )
+    demo.add_argument("--images", type=int, default=40, help="images in the generated sample (default 40)")
+    demo.add_argument(
+        "--workers",
+        default="careful=2,sloppy=2,biased=1,spammer=1",
+        help="simulated workforce mix (default careful=2,sloppy=2,biased=1,spammer=1)",
+    )
+    demo.add_argument("--workers-per-object", type=int, default=5, help="workers who label each image (default 5)")
+    demo.add_argument("--max-items", type=int, default=200, help="items replayed from a data set folder (default 200)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--out", type=Path, default=Path("demo-output"), help="report and outputs (default demo-output)")
     demo.set_defaults(run=_demo)
     return parser
 

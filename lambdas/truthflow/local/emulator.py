@@ -1,0 +1,624 @@
+"""Embedded AWS for the offline run: moto, plus what moto cannot execute by itself.
+
+moto 5.2 interprets Amazon States Language for real (``execute_state_machine``); this module adds, by patching moto
+for the duration of a ``with EmbeddedAws(...)`` block (moto is pinned for that reason):
+
+* Lambda invocations dispatched in-process to our real handlers (``lambdas/<folder>/handler.py``); a handler that
+  raises returns Lambda's ``Unhandled`` function error, so Retry and Catch behave as in AWS;
+* Ground Truth behind CreateLabelingJob / DescribeLabelingJob (:class:`GroundTruthEmulator`): our PRE Lambda per
+  manifest line, a workforce answering each task, worker responses and consolidation requests written where Ground
+  Truth writes them, our ACS Lambda called per batch, the output manifest and the label counters;
+* ``.sync`` for SageMaker labeling and training jobs (polling Describe*, failing the task on Failed/Stopped);
+* training and hosting outcomes set by an :class:`EmulatorScenario` (no model is trained: the emulated training
+  job reports the scenario's validation metric), and Wait states that do not sleep.
+
+What moto does not deliver, the caller does: S3 -> EventBridge -> starter Lambda is replaced by calling the starter
+handler with the same event (:meth:`EmbeddedAws.upload_job_event`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import sys
+import time
+import zipfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import boto3
+
+from truthflow.aws.s3 import iter_lines, parse_s3_uri, read_json, read_text, s3_uri, write_json, write_text
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+LAMBDAS_FOLDER = Path(__file__).resolve().parents[2]
+DEFINITION = LAMBDAS_FOLDER.parent / "statemachine" / "pipeline.asl.json"
+HANDLERS = {
+    "PrepareLabelingFunctionName": "prepare_labeling",
+    "ConsolidateJobFunctionName": "reconsolidate",
+    "BuildTrainingDataFunctionName": "build_training_data",
+    "CheckModelQualityFunctionName": "check_model_quality",
+    "PreLabelingFunctionName": "pre_labeling",
+    "AnnotationConsolidationFunctionName": "annotation_consolidation",
+    "StartRunFunctionName": "start_run",
+}
+# Ground Truth hands the ACS Lambda batches of objects; its batch size is not documented, this is ours.
+CONSOLIDATION_BATCH_SIZE = 25
+
+Workforce = Callable[[Mapping[str, Any], int], list[tuple[str, dict[str, Any]]]]
+"""(manifest line, workers per object) -> [(worker id, answerContent)] for one data object."""
+
+
+@dataclass(frozen=True)
+class EmulatorScenario:
+    """How the emulated services end their jobs; the defaults are the happy path."""
+
+    labeling_status: str = "Completed"
+    training_status: str = "Completed"
+    endpoint_status: str = "InService"
+    validation_metric: float = 0.78
+    failure_reason: str = "emulated failure (EmulatorScenario)"
+
+
+@dataclass
+class LabelingJobRecord:
+    request: dict[str, Any]
+    status: str = "InProgress"
+    counters: dict[str, int] = field(default_factory=dict)
+    failure_reason: str | None = None
+    output_manifest_uri: str | None = None
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class GroundTruthEmulator:
+    """Runs a labeling job the way Ground Truth does, against our PRE and ACS Lambdas."""
+
+    def __init__(self, workforce: Workforce, scenario: EmulatorScenario) -> None:
+        self.workforce = workforce
+        self.scenario = scenario
+        self.jobs: dict[str, LabelingJobRecord] = {}
+
+    def create(self, request: dict[str, Any]) -> dict[str, Any]:
+        name = request["LabelingJobName"]
+        record = LabelingJobRecord(request=request)
+        self.jobs[name] = record  # registered first: the ACS Lambda describes the job while it runs
+        if self.scenario.labeling_status != "Completed":
+            record.status, record.failure_reason = self.scenario.labeling_status, self.scenario.failure_reason
+        else:
+            self._label(name, record)
+        return {"LabelingJobArn": _arn("labeling-job", name)}
+
+    def describe(self, name: str) -> dict[str, Any]:
+        record = self.jobs.get(name)
+        if record is None:
+            raise KeyError(name)
+        request = record.request
+        description: dict[str, Any] = {
+            "LabelingJobStatus": record.status,
+            "LabelCounters": record.counters,
+            "CreationTime": record.created,
+            "LastModifiedTime": datetime.now(UTC),
+            "JobReferenceCode": f"emulated-{name}",
+            "LabelingJobName": name,
+            "LabelingJobArn": _arn("labeling-job", name),
+            "LabelAttributeName": request["LabelAttributeName"],
+            "InputConfig": request["InputConfig"],
+            "OutputConfig": request["OutputConfig"],
+            "RoleArn": request["RoleArn"],
+            "LabelCategoryConfigS3Uri": request.get("LabelCategoryConfigS3Uri"),
+            "HumanTaskConfig": request["HumanTaskConfig"],
+        }
+        if record.failure_reason:
+            description["FailureReason"] = record.failure_reason
+        if record.output_manifest_uri:
+            description["LabelingJobOutput"] = {"OutputDatasetS3Uri": record.output_manifest_uri}
+        return description
+
+    def _label(self, name: str, record: LabelingJobRecord) -> None:
+        s3 = boto3.client("s3", region_name=REGION)
+        lambda_client = boto3.client("lambda", region_name=REGION)
+        request = record.request
+        task = request["HumanTaskConfig"]
+        job_arn = _arn("labeling-job", name)
+        output = request["OutputConfig"]["S3OutputPath"].rstrip("/") + f"/{name}"
+        lines = [
+            json.loads(line)
+            for line in iter_lines(s3, request["InputConfig"]["DataSource"]["S3DataSource"]["ManifestS3Uri"])
+            if line.strip()
+        ]
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d_%H:%M:%S")
+        batch: list[dict[str, Any]] = []
+        answered: dict[str, dict[str, Any]] = {}
+        for index, line in enumerate(lines):
+            object_id = str(index)
+            pre = _invoke(lambda_client, task["PreHumanTaskLambdaArn"], {
+                "version": "2018-10-06", "labelingJobArn": job_arn, "dataObject": line,
+            })  # fmt: skip
+            if not pre.get("isHumanAnnotationRequired", True):
+                continue
+            answers = self.workforce(line, int(task["NumberOfHumanWorkersPerDataObject"]))
+            if not answers:
+                continue
+            write_json(s3, f"{output}/annotations/worker-response/iteration-1/{object_id}/{stamp}.json", {
+                "answers": [_worker_response(worker, content) for worker, content in answers],
+            })  # fmt: skip
+            answered[object_id] = line
+            batch.append({
+                "datasetObjectId": object_id,
+                "dataObject": {"s3Uri": line["source-ref"]} if "source-ref" in line else {"content": line["source"]},
+                "annotations": [{"workerId": worker, "annotationData": {"content": json.dumps(content)}}
+                                for worker, content in answers],
+            })  # fmt: skip
+        consolidated: dict[str, dict[str, Any]] = {}
+        for number, start in enumerate(range(0, len(batch), CONSOLIDATION_BATCH_SIZE)):
+            chunk = batch[start : start + CONSOLIDATION_BATCH_SIZE]
+            request_uri = (
+                f"{output}/annotations/consolidated-annotation/consolidation-request/iteration-1/{stamp}-{number}.json"
+            )
+            write_json(s3, request_uri, chunk)
+            acs_event = {
+                "version": "2018-10-06", "labelingJobArn": job_arn, "labelAttributeName": request["LabelAttributeName"],
+                "roleArn": request["RoleArn"], "payload": {"s3Uri": request_uri},
+                "outputConfig": f"{output}/annotations",
+            }  # fmt: skip
+            acs = task["AnnotationConsolidationConfig"]["AnnotationConsolidationLambdaArn"]
+            response = _invoke(lambda_client, acs, acs_event)
+            write_json(s3, request_uri.replace("consolidation-request", "consolidation-response"), response)
+            for entry in response:
+                consolidated[entry["datasetObjectId"]] = entry["consolidatedAnnotation"]["content"]
+        manifest_lines = []
+        attribute = request["LabelAttributeName"]
+        for object_id, line in answered.items():
+            content = consolidated.get(object_id)
+            if content is not None and content.get(attribute) is not None:
+                manifest_lines.append(json.dumps({**line, **content}))
+        record.output_manifest_uri = f"{output}/manifests/output/output.manifest"
+        write_text(s3, record.output_manifest_uri, "\n".join(manifest_lines) + ("\n" if manifest_lines else ""))
+        labeled = len(manifest_lines)
+        record.counters = {
+            "TotalLabeled": labeled, "HumanLabeled": labeled, "MachineLabeled": 0,
+            "FailedNonRetryableError": len(answered) - labeled, "Unlabeled": len(lines) - len(answered),
+        }  # fmt: skip
+        record.status = "Completed"
+
+
+def _worker_response(worker: str, content: dict[str, Any]) -> dict[str, Any]:
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {
+        "workerId": worker,
+        "answerContent": content,
+        "acceptanceTime": now,
+        "submissionTime": now,
+        "timeSpentInSeconds": 12.5,
+        "workerMetadata": {"identityData": {"identityProviderType": "Cognito", "issuer": "emulated", "sub": worker}},
+    }
+
+
+def _arn(kind: str, name: str) -> str:
+    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{kind}/{name}"
+
+
+def _invoke(client: Any, function: str, payload: Any) -> Any:
+    response = client.invoke(FunctionName=function, Payload=json.dumps(payload).encode())
+    body = json.loads(response["Payload"].read())
+    if response.get("FunctionError"):
+        raise RuntimeError(f"{function} failed: {body.get('errorType')}: {body.get('errorMessage')}")
+    return body
+
+
+# --- the embedded account -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Resources:
+    data_bucket: str = "truthflow-data"
+    artifacts_bucket: str = "truthflow-artifacts"
+    worker_stats_table: str = "truthflow-worker-stats"
+    topic_arn: str = ""
+    state_machine_arn: str = ""
+    function_names: dict[str, str] = field(default_factory=dict)
+
+
+class EmbeddedAws:
+    """``with EmbeddedAws(workforce) as aws:`` — an account with the stacks' resources and our handlers wired in."""
+
+    def __init__(self, workforce: Workforce, scenario: EmulatorScenario | None = None) -> None:
+        self.scenario = scenario or EmulatorScenario()
+        self.ground_truth = GroundTruthEmulator(workforce, self.scenario)
+        self.resources = Resources()
+        self._stack = ExitStack()
+        self._handlers: dict[str, Any] = {}
+
+    def __enter__(self) -> EmbeddedAws:
+        from moto import mock_aws
+
+        environment = {
+            "AWS_ACCESS_KEY_ID": "emulated", "AWS_SECRET_ACCESS_KEY": "emulated", "AWS_SESSION_TOKEN": "emulated",
+            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_NAMESPACE": "truthflow", "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_SERVICE_NAME": "truthflow-offline", "POWERTOOLS_METRICS_DISABLED": "true",
+            "WORKER_STATS_TABLE": self.resources.worker_stats_table,
+            "ARTIFACTS_BUCKET": self.resources.artifacts_bucket, "POLL_SECONDS": "0", "MAX_ENDPOINT_POLLS": "5",
+        }  # fmt: skip
+        self._stack.enter_context(mock.patch.dict(os.environ, environment))
+        if str(LAMBDAS_FOLDER) not in sys.path:
+            sys.path.insert(0, str(LAMBDAS_FOLDER))
+        self._stack.enter_context(
+            mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
+        )
+        for patcher in self._patches():
+            self._stack.enter_context(patcher)
+        self._create_resources()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for module in [
+            name for name in sys.modules if name.endswith(".handler") and name.split(".")[0] in HANDLERS.values()
+        ]:
+            del sys.modules[module]
+        self._stack.close()
+
+    # -- patches ----------------------------------------------------------------------------------------------------
+    def _patches(self) -> Iterator[Any]:
+        from moto.awslambda_simple.models import LambdaSimpleBackend
+        from moto.sagemaker.models import SageMakerModelBackend
+        from moto.sagemaker.responses import SageMakerResponse
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+            state_task_service_unsupported as unsupported,
+        )
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+        from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+        emulator = self
+
+        def invoke(
+            backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
+        ) -> bytes:
+            return emulator._invoke_handler(function_name, body, response_headers)
+
+        def create_labeling_job(response: Any) -> Any:
+            from moto.core.responses import ActionResult
+
+            return ActionResult(emulator.ground_truth.create(json.loads(response.body)))
+
+        def describe_labeling_job(response: Any) -> Any:
+            from moto.core.responses import ActionResult
+            from moto.sagemaker.exceptions import ValidationError
+
+            name = response._get_param("LabelingJobName")
+            try:
+                return ActionResult(emulator.ground_truth.describe(name))
+            except KeyError:
+                raise ValidationError(message=f"Could not find labeling job '{_arn('labeling-job', name)}'.") from None
+
+        def update_endpoint(response: Any) -> Any:
+            # Not in moto: an existing endpoint takes the new config; a missing one is SageMaker's ValidationException.
+            from moto.core.responses import ActionResult
+            from moto.sagemaker.exceptions import ValidationError
+
+            name = response._get_param("EndpointName")
+            endpoint = response.sagemaker_backend.endpoints.get(name)
+            if endpoint is None:
+                raise ValidationError(message=f'Could not find endpoint "{_arn("endpoint", name)}".')
+            endpoint.endpoint_config_name = response._get_param("EndpointConfigName")
+            return ActionResult({"EndpointArn": endpoint.arn})
+
+        original_describe_training = SageMakerModelBackend.describe_training_job
+        original_describe_endpoint = SageMakerModelBackend.describe_endpoint
+
+        def describe_training_job(backend: Any, name: str) -> dict[str, Any]:
+            return emulator._training_outcome(original_describe_training(backend, name))
+
+        def describe_endpoint(backend: Any, name: str) -> dict[str, Any]:
+            description = dict(original_describe_endpoint(backend, name))
+            description["EndpointStatus"] = emulator.scenario.endpoint_status
+            if emulator.scenario.endpoint_status == "Failed":
+                description["FailureReason"] = emulator.scenario.failure_reason
+            return description
+
+        yield mock.patch.object(LambdaSimpleBackend, "invoke", invoke)
+        yield mock.patch.object(SageMakerResponse, "create_labeling_job", create_labeling_job, create=True)
+        yield mock.patch.object(SageMakerResponse, "describe_labeling_job", describe_labeling_job, create=True)
+        yield mock.patch.object(SageMakerResponse, "update_endpoint", update_endpoint, create=True)
+        yield mock.patch.object(SageMakerModelBackend, "describe_training_job", describe_training_job)
+        yield mock.patch.object(SageMakerModelBackend, "describe_endpoint", describe_endpoint)
+        yield mock.patch.object(
+            unsupported.StateTaskServiceUnsupported, "_build_sync_resolver", _sagemaker_sync_resolver
+        )
+        yield mock.patch.object(
+            unsupported, "_SUPPORTED_INTEGRATION_PATTERNS", {ResourceCondition.WaitForTaskToken, ResourceCondition.Sync}
+        )
+        yield mock.patch.object(WaitFunction, "_wait_interval", lambda self, env, wait_seconds: None)
+        yield mock.patch.object(unsupported.StateTaskServiceUnsupported, "_from_error", _sagemaker_task_error)
+
+    def _invoke_handler(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
+        name = function_name.split(":function:")[-1].split(":")[0]
+        folder = self.resources.function_names.get(name)
+        if folder is None:
+            raise KeyError(f"no handler registered for Lambda function {function_name!r}")
+        module = self._handlers.get(folder)
+        if module is None:
+            sys.modules.pop(f"{folder}.handler", None)
+            module = self._handlers[folder] = importlib.import_module(f"{folder}.handler")
+        event = json.loads(body) if body else {}
+        try:
+            result = module.lambda_handler(event, _Context(name))
+        except Exception as error:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}).encode()
+        return json.dumps(result).encode()
+
+    def _training_outcome(self, description: dict[str, Any]) -> dict[str, Any]:
+        description = dict(description)
+        status = self.scenario.training_status
+        description["TrainingJobStatus"] = status
+        if status == "Completed":
+            description["FinalMetricDataList"] = [
+                {
+                    "MetricName": "validation:mAP",
+                    "Value": self.scenario.validation_metric,
+                    "Timestamp": datetime.now(UTC),
+                },
+                {
+                    "MetricName": "validation:accuracy",
+                    "Value": self.scenario.validation_metric,
+                    "Timestamp": datetime.now(UTC),
+                },
+            ]
+            output = description.get("OutputDataConfig", {}).get("S3OutputPath", "").rstrip("/")
+            description["ModelArtifacts"] = {
+                "S3ModelArtifacts": f"{output}/{description['TrainingJobName']}/output/model.tar.gz"
+            }
+        else:
+            description["FailureReason"] = self.scenario.failure_reason
+        missing = _missing_channels(description.get("InputDataConfig") or [])
+        if missing:
+            description["TrainingJobStatus"] = "Failed"
+            description["FailureReason"] = f"input channels not found in S3: {', '.join(missing)}"
+        return description
+
+    # -- resources ----------------------------------------------------------------------------------------------------
+    def _create_resources(self) -> None:
+        r = self.resources
+        s3 = boto3.client("s3", region_name=REGION)
+        for bucket in (r.data_bucket, r.artifacts_bucket):
+            s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=r.data_bucket, VersioningConfiguration={"Status": "Enabled"})
+        boto3.client("dynamodb", region_name=REGION).create_table(
+            TableName=r.worker_stats_table,
+            KeySchema=[{"AttributeName": "job", "KeyType": "HASH"}, {"AttributeName": "worker", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "job", "AttributeType": "S"},
+                {"AttributeName": "worker", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        r.topic_arn = boto3.client("sns", region_name=REGION).create_topic(Name="truthflow-runs")["TopicArn"]
+        iam = boto3.client("iam", region_name=REGION)
+        role = iam.create_role(RoleName="truthflow-emulated", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        lambda_client = boto3.client("lambda", region_name=REGION)
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as bundle:
+            bundle.writestr("handler.py", "# the embedded AWS runs lambdas/<folder>/handler.py in-process\n")
+        substitutions = {"Partition": "aws", "Region": REGION, "Account": ACCOUNT}
+        for key, folder in HANDLERS.items():
+            name = f"truthflow-{folder.replace('_', '-')}"
+            lambda_client.create_function(
+                FunctionName=name, Runtime="python3.12", Role=role, Handler=f"{folder}.handler.lambda_handler",
+                Code={"ZipFile": archive.getvalue()},
+            )  # fmt: skip
+            r.function_names[name] = folder
+            substitutions[key] = name
+        substitutions.update({
+            "GroundTruthRoleArn": role, "SageMakerRoleArn": role, "NotificationTopicArn": r.topic_arn,
+            "WorkteamArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:workteam/private-crowd/emulated-workforce",
+        })  # fmt: skip
+        definition = DEFINITION.read_text()
+        for key, value in substitutions.items():
+            definition = definition.replace("${" + key + "}", value)
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        r.state_machine_arn = sfn.create_state_machine(name="truthflow-pipeline", definition=definition, roleArn=role)[
+            "stateMachineArn"
+        ]
+        os.environ["STATE_MACHINE_ARN"] = r.state_machine_arn
+
+    # -- running ------------------------------------------------------------------------------------------------------
+    def upload_job(self, job_id: str, job_file: Mapping[str, Any] | str, images: Sequence[tuple[str, bytes]]) -> str:
+        """Put images and job.json under ``jobs/<id>/``; returns the job file's version id."""
+        s3 = boto3.client("s3", region_name=REGION)
+        for file_name, data in images:
+            s3.put_object(Bucket=self.resources.data_bucket, Key=f"jobs/{job_id}/images/{file_name}", Body=data)
+        body = job_file if isinstance(job_file, str) else json.dumps(job_file, indent=2)
+        put = s3.put_object(Bucket=self.resources.data_bucket, Key=f"jobs/{job_id}/job.json", Body=body.encode())
+        return str(put.get("VersionId") or put["ETag"].strip('"'))
+
+    def upload_job_event(self, job_id: str, version: str) -> dict[str, Any]:
+        """The EventBridge event S3 sends for the job file upload (what the stack's rule delivers to the starter)."""
+        return {
+            "version": "0", "id": f"emulated-{version}", "detail-type": "Object Created", "source": "aws.s3",
+            "account": ACCOUNT, "time": datetime.now(UTC).isoformat(timespec="seconds"), "region": REGION,
+            "resources": [f"arn:aws:s3:::{self.resources.data_bucket}"],
+            "detail": {"version": "0", "bucket": {"name": self.resources.data_bucket},
+                       "object": {"key": f"jobs/{job_id}/job.json", "version-id": version, "etag": version},
+                       "reason": "PutObject"},
+        }  # fmt: skip
+
+    def start_run(self, job_id: str, version: str) -> dict[str, Any]:
+        """Deliver the upload event to the starter Lambda, as EventBridge would."""
+        event = json.dumps(self.upload_job_event(job_id, version))
+        result: dict[str, Any] = json.loads(self._invoke_handler("truthflow-start-run", event, {}))
+        return result
+
+    def wait(
+        self, execution_arn: str, *, timeout: float = 300.0, on_event: Callable[[dict[str, Any]], None] | None = None
+    ) -> dict[str, Any]:
+        """Poll until the execution ends; ``on_event`` sees each history event once, in order."""
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        seen = 0
+        deadline = time.monotonic() + timeout
+        while True:
+            description = sfn.describe_execution(executionArn=execution_arn)
+            events = self.history(execution_arn)
+            if on_event is not None:
+                for event in events[seen:]:
+                    on_event(event)
+            seen = len(events)
+            if description["status"] != "RUNNING":
+                return dict(description)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{execution_arn} still RUNNING after {timeout:.0f} s")
+            time.sleep(0.05)
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        while True:
+            page = sfn.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]
+
+    def read_text(self, key: str) -> str:
+        return read_text(boto3.client("s3", region_name=REGION), s3_uri(self.resources.data_bucket, key))
+
+    def read_json(self, key: str) -> Any:
+        return read_json(boto3.client("s3", region_name=REGION), s3_uri(self.resources.data_bucket, key))
+
+    def keys(self, prefix: str) -> list[str]:
+        s3 = boto3.client("s3", region_name=REGION)
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self.resources.data_bucket, Prefix=prefix)
+        return [entry["Key"] for page in pages for entry in page.get("Contents", [])]
+
+
+class _Context:
+    def __init__(self, name: str) -> None:
+        self.function_name = name
+        self.memory_limit_in_mb = 1024
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+        self.aws_request_id = "emulated-request"
+
+
+def _missing_channels(channels: Sequence[Mapping[str, Any]]) -> list[str]:
+    s3 = boto3.client("s3", region_name=REGION)
+    missing = []
+    for channel in channels:
+        uri = channel.get("DataSource", {}).get("S3DataSource", {}).get("S3Uri", "")
+        try:
+            bucket, key = parse_s3_uri(uri)
+            s3.head_object(Bucket=bucket, Key=key)
+        except Exception:
+            missing.append(f"{channel.get('ChannelName')}={uri}")
+    return missing
+
+
+def _sagemaker_sync_resolver(
+    self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
+) -> Callable[[], Any]:
+    """``.sync`` for SageMaker labeling and training jobs: describe until terminal, as Step Functions does."""
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+    action = self._get_boto_service_action()
+    kinds = {
+        "create_labeling_job": ("LabelingJob", "LabelingJobName"),
+        "create_training_job": ("TrainingJob", "TrainingJobName"),
+    }
+    if action not in kinds:
+        raise RuntimeError(f"Unsupported .sync callback procedure in resource {self.resource.resource_arn}")
+    kind, name_key = kinds[action]
+    env.stack.pop()
+    client = boto_client_for(
+        service="sagemaker", region=resource_runtime_part.region, state_credentials=state_credentials
+    )
+    describe = getattr(client, f"describe_{action.removeprefix('create_')}")
+
+    def resolve() -> Any:
+        description = describe(**{name_key: normalised_parameters[name_key]})
+        description.pop("ResponseMetadata", None)
+        # The state's output is JSON: timestamps become text, as boto's datetimes cannot be serialised.
+        description = json.loads(json.dumps(description, default=lambda value: value.isoformat()))
+        status = description[f"{kind}Status"]
+        if status in ("Completed",):
+            return description
+        if status not in ("Failed", "Stopped"):
+            return None
+        raise FailureEventException(
+            FailureEvent(
+                env=env,
+                error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                event_type=HistoryEventType.TaskFailed,
+                # moto's EventDetails TypedDict marks every kind of event as required; one is given, as moto does.
+                event_details=EventDetails(  # type: ignore[typeddict-item]
+                    taskFailedEventDetails=TaskFailedEventDetails(
+                        resource=self._get_sfn_resource(),
+                        resourceType=self._get_sfn_resource_type(),
+                        error=StatesErrorNameType.StatesTaskFailed.to_name(),
+                        cause=to_json_str(description),
+                    )
+                ),
+            )
+        )
+
+    return resolve
+
+
+def _sagemaker_task_error(self: Any, env: Any, ex: Exception) -> Any:
+    """A SageMaker API error fails the task as ``SageMaker.AmazonSageMakerException`` (catchable), as in AWS; moto
+    would otherwise report the uncatchable ``States.Runtime``."""
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+        StateTaskService,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    if not isinstance(ex, ClientError):
+        return StateTaskService._from_error(self, env, ex)
+    error = "SageMaker.AmazonSageMakerException"
+    cause = f"{ex.response['Error']['Message']} (Service: SageMaker, Error Code: {ex.response['Error']['Code']})"
+    return FailureEvent(
+        env=env,
+        error_name=CustomErrorName(error_name=error),
+        event_type=HistoryEventType.TaskFailed,
+        event_details=EventDetails(  # type: ignore[typeddict-item]
+            taskFailedEventDetails=TaskFailedEventDetails(
+                error=error, cause=cause, resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type()
+            )
+        ),
+    )
+
+
+@contextmanager
+def quiet_moto_logs() -> Iterator[None]:
+    """moto warns on every forwarded SageMaker call; the demo's own progress is the output that matters."""
+    import logging
+
+    logger = logging.getLogger("moto")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

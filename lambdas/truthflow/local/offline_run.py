@@ -1,0 +1,295 @@
+"""``truthflow demo``: the whole pipeline on this machine — the real state machine definition and Lambda handlers on
+the embedded AWS, a simulated (or replayed) Ground Truth workforce, and a report of the run and its label quality."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import numpy as np
+
+from truthflow.local.emulator import REGION, EmbeddedAws, EmulatorScenario, quiet_moto_logs
+from truthflow.local.report import ReportInputs, format_summary, summarize, write_report
+from truthflow.local.sample_data import SampleImage, SampleJob, make_sample_job
+from truthflow.local.workforce import (
+    WORKER_KINDS,
+    ReplayWorkforce,
+    SimulatedWorker,
+    WorkerKind,
+    answer,
+    make_workforce,
+    true_skill,
+)
+from truthflow.tables import InputError
+
+DEFAULT_WORKERS: dict[WorkerKind, int] = {"careful": 2, "sloppy": 2, "biased": 1, "spammer": 1}
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What ``truthflow demo`` runs: the generated sample (boxes or classes) or a replayed crowd data set folder."""
+
+    dataset: str = "sample"
+    task_type: str = "bounding-box"
+    n_images: int = 40
+    workers: Mapping[WorkerKind, int] = field(default_factory=lambda: dict(DEFAULT_WORKERS))
+    workers_per_object: int = 5
+    seed: int = 0
+    out: Path = Path("demo-output")
+    max_items: int = 200
+    scenario: EmulatorScenario = field(default_factory=EmulatorScenario)
+
+
+@dataclass
+class OfflineRun:
+    status: str
+    execution_arn: str
+    failed_state: str | None
+    error: str | None
+    cause: str | None
+    seconds: float
+    report: Path | None
+    outputs: Path
+    summary: dict[str, Any]
+    timeline: list[tuple[str, float, float, str]]
+
+
+class _RecordingWorkforce:
+    """The workforce the emulator asks, remembering every answer for the report."""
+
+    def __init__(
+        self, job: SampleJob, answer_object: Callable[[SampleImage, int], list[tuple[str, dict[str, Any]]]]
+    ) -> None:
+        self.by_file = {image.file_name: image for image in job.images}
+        self.answer_object = answer_object
+        self.answers: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+
+    def __call__(self, line: Mapping[str, Any], n_workers: int) -> list[tuple[str, dict[str, Any]]]:
+        file_name = str(line.get("source-ref", "")).rsplit("/", 1)[-1]
+        image = self.by_file.get(file_name)
+        if image is None:
+            return []
+        given = self.answer_object(image, n_workers)
+        self.answers[file_name] = given
+        return given
+
+
+def _simulated(job: SampleJob, workers: list[SimulatedWorker], seed: int) -> _RecordingWorkforce:
+    def answer_object(image: SampleImage, n_workers: int) -> list[tuple[str, dict[str, Any]]]:
+        rng = np.random.default_rng([seed, int.from_bytes(image.file_name.encode()[-8:], "little")])
+        chosen = rng.choice(len(workers), size=min(n_workers, len(workers)), replace=False)
+        return [
+            (workers[i].worker_id, answer(workers[i], image, job.labels, rng, job.task_type)) for i in sorted(chosen)
+        ]
+
+    return _RecordingWorkforce(job, answer_object)
+
+
+def run_offline(options: DemoOptions, *, progress: Callable[[str], None] = print) -> OfflineRun:
+    started = time.perf_counter()
+    workers: list[SimulatedWorker] = []
+    if options.dataset in ("sample", "sample-classification"):
+        task_type = "image-classification" if options.dataset == "sample-classification" else options.task_type
+        job = make_sample_job(task_type=task_type, n_images=options.n_images, seed=options.seed)  # type: ignore[arg-type]
+        job_file = {
+            **job.job_file,
+            "workers_per_object": min(options.workers_per_object, sum(options.workers.values())),
+        }
+        workers = make_workforce(options.workers, seed=options.seed)
+        workforce = _simulated(job, workers, options.seed)
+        source = f"generated sample ({len(job.images)} images of {', '.join(job.labels)})"
+    else:
+        replay = ReplayWorkforce.load(Path(options.dataset), max_items=options.max_items, seed=options.seed)
+        job = replay.job
+        job_file = dict(job.job_file)
+        workforce = _RecordingWorkforce(job, lambda image, n: replay.answers_for(image.file_name))
+        source = f"replayed crowd answers from {options.dataset} ({len(job.images)} items)"
+    progress(f"truthflow offline run: {source}")
+    progress(f"workforce: {_describe_workforce(options, workers)}; embedded AWS (moto) with emulated Ground Truth")
+
+    timeline: list[tuple[str, float, float, str]] = []
+    with quiet_moto_logs(), EmbeddedAws(workforce, options.scenario) as aws:
+        version = aws.upload_job(job.job_id, job_file, [(image.file_name, image.data) for image in job.images])
+        progress(
+            f"uploaded {len(job.images)} images and job.json to s3://{aws.resources.data_bucket}/jobs/{job.job_id}/"
+        )
+        started_run = aws.start_run(job.job_id, version)
+        if not started_run.get("started"):
+            raise RuntimeError(f"the starter Lambda started nothing: {started_run}")
+        execution_arn = started_run["execution_arn"]
+        progress(f"started execution {started_run['execution_name']} (as the S3 upload trigger does)")
+        printer = _ProgressPrinter(progress, started)
+        description = aws.wait(execution_arn, on_event=printer)
+        timeline = printer.timeline
+        outputs = options.out / "s3" / aws.resources.data_bucket
+        _download(aws.resources.data_bucket, f"jobs/{job.job_id}/", outputs)
+        quality = _read_json(outputs / "jobs" / job.job_id / "dataset" / "quality.json")
+        consolidated = _consolidated(outputs / "jobs" / job.job_id / "dataset" / "consolidated.manifest")
+    seconds = time.perf_counter() - started
+    status = str(description["status"])
+    failed_state = printer.failed_state
+    inputs = ReportInputs(
+        task_type=job.task_type,
+        labels=list(job.labels),
+        job_id=job.job_id,
+        execution_name=execution_arn.rsplit(":", 1)[-1],
+        execution_status=status,
+        outputs_location=str(outputs),
+        gold={image.file_name: _gold(image, job.task_type) for image in job.images},
+        worker_answers={name: _answers(given, job.task_type) for name, given in workforce.answers.items()},
+        consolidated=consolidated,
+        true_skill=true_skill(workers) if workers else {},
+        estimated_skill=_estimated_skill(quality),
+        timeline=timeline,
+        sample_images={image.file_name: image.data for image in job.images[:6]},
+        run_seconds=seconds,
+        notes=[
+            "Training and hosting ran in the emulator: no model weights were trained; the emulated training job "
+            f"reports validation metric {options.scenario.validation_metric:.2f} (set by the scenario).",
+            source,
+        ],
+    )
+    report = write_report(inputs, options.out)
+    return OfflineRun(
+        status=status,
+        execution_arn=execution_arn,
+        failed_state=failed_state,
+        error=description.get("error"),
+        cause=description.get("cause"),
+        seconds=seconds,
+        report=report,
+        outputs=outputs,
+        summary=summarize(inputs),
+        timeline=timeline,
+    )
+
+
+def parse_worker_mix(text: str) -> dict[WorkerKind, int]:
+    """``careful=2,sloppy=1`` -> {"careful": 2, "sloppy": 1}; unknown kinds and bad counts are named."""
+    mix: dict[WorkerKind, int] = {}
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        kind, _, count = part.partition("=")
+        if kind not in WORKER_KINDS or not count.isdigit():
+            raise InputError(f"--workers: {part!r} is not <kind>=<count> with kind one of {', '.join(WORKER_KINDS)}")
+        mix[kind] = int(count)
+    if sum(mix.values()) < 1:
+        raise InputError("--workers: the workforce needs at least one worker")
+    return mix
+
+
+def print_outcome(run: OfflineRun, write: Callable[[str], None] = print) -> None:
+    write("")
+    write(f"execution {run.execution_arn.rsplit(':', 1)[-1]}: {run.status} in {run.seconds:.1f} s")
+    if run.status != "SUCCEEDED":
+        write(f"  stopped in state {run.failed_state!r}: {run.error}: {run.cause}")
+    for line in format_summary(run.summary):
+        write(f"  {line}")
+    write(f"outputs (the job's S3 folder): {run.outputs}")
+    if run.report is not None:
+        write(f"report: {run.report}")
+
+
+def _describe_workforce(options: DemoOptions, workers: list[SimulatedWorker]) -> str:
+    if not workers:
+        return "recorded crowd workers"
+    mix = ", ".join(f"{count} {kind}" for kind, count in options.workers.items() if count)
+    return f"{len(workers)} simulated workers ({mix}), {options.workers_per_object} per image"
+
+
+class _ProgressPrinter:
+    """Prints each state as it starts and ends, with timings, from the execution history."""
+
+    def __init__(self, progress: Callable[[str], None], origin: float) -> None:
+        self.progress = progress
+        self.origin = origin
+        self.entered: dict[str, float] = {}
+        self.timeline: list[tuple[str, float, float, str]] = []
+        self.failed_state: str | None = None
+        self._current: str | None = None
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        now = time.perf_counter() - self.origin
+        kind = str(event["type"])
+        if kind.endswith("StateEntered"):
+            name = event["stateEnteredEventDetails"]["name"]
+            self.entered[name] = now
+            self._current = name
+            self.progress(f"  {now:6.2f}s  > {name}")
+        elif kind.endswith("StateExited"):
+            name = event["stateExitedEventDetails"]["name"]
+            start = self.entered.pop(name, now)
+            self.timeline.append((name, start, now, "ok"))
+            self.progress(f"  {now:6.2f}s  < {name} ({now - start:.2f}s)")
+        elif kind in ("TaskFailed", "LambdaFunctionFailed") and self._current:
+            self.failed_state = self._current
+            self.progress(f"  {now:6.2f}s  ! {self._current} failed")
+        elif kind == "FailStateEntered":
+            name = event["stateEnteredEventDetails"]["name"]
+            self.timeline.append((name, now, now, "failed"))
+
+
+def _download(bucket: str, prefix: str, target: Path) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for entry in page.get("Contents", []):
+            path = target / entry["Key"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _consolidated(path: Path) -> dict[str, Any]:
+    """file name -> the consolidated label (class and confidence, or boxes) from the consolidated manifest."""
+    result: dict[str, Any] = {}
+    if not path.is_file():
+        return result
+    from truthflow.groundtruth.output_manifest import ClassificationRecord, iter_output_manifest
+
+    with path.open() as lines:
+        for record in iter_output_manifest(lines):
+            name = record.source_ref.rsplit("/", 1)[-1]
+            if isinstance(record, ClassificationRecord):
+                result[name] = {"label": record.label, "confidence": record.confidence}
+            else:
+                result[name] = [
+                    {"label": b.label, "left": b.left, "top": b.top, "width": b.width, "height": b.height,
+                     "confidence": b.confidence}
+                    for b in record.boxes
+                ]  # fmt: skip
+    return result
+
+
+def _gold(image: SampleImage, task_type: str) -> Any:
+    if task_type == "image-classification":
+        return image.label
+    return [{"label": b.label, "left": b.left, "top": b.top, "width": b.width, "height": b.height} for b in image.boxes]
+
+
+def _answers(given: list[tuple[str, dict[str, Any]]], task_type: str) -> dict[str, Any]:
+    from truthflow.groundtruth.worker_answers import parse_bounding_box_content, parse_image_classification_content
+
+    answers: dict[str, Any] = {}
+    for worker, content in given:
+        if task_type == "image-classification":
+            answers[worker] = parse_image_classification_content(content).label
+        else:
+            answers[worker] = [
+                {"label": b.label, "left": b.left, "top": b.top, "width": b.width, "height": b.height}
+                for b in parse_bounding_box_content(content).boxes
+            ]
+    return answers
+
+
+def _estimated_skill(quality: Mapping[str, Any]) -> dict[str, float]:
+    workers = quality.get("workers") or {}
+    if isinstance(workers, Mapping):
+        return {str(k): float(v.get("accuracy", 0.0)) for k, v in workers.items() if isinstance(v, Mapping)}
+    return {str(w.get("worker")): float(w.get("accuracy", 0.0)) for w in workers if isinstance(w, Mapping)}
