@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import box_accuracy
+from benchmarks import box_accuracy, groundtruth_handlers, offline_demo
 from benchmarks.classification import (
     DATASETS,
     TIMED_DATASETS,
@@ -170,6 +170,13 @@ def main() -> int:
     print_accuracy(ours, datasets)
     print_speed(ours, datasets, synthetic, anchor.get("synthetic"))
     print_boxes(box_accuracy.run(args.datasets_root))
+    print("\n## Ground Truth Lambdas and converters (targets: batch < 1 s, import < 0.5 s, >= 20,000 lines/s)\n")
+    print(groundtruth_handlers.table(groundtruth_handlers.run()))
+    demo = offline_demo.run()
+    print(
+        f"\n## Offline run (make demo, default sample, warm): {demo['status']}, best of {demo['runs']} "
+        f"{demo['best_seconds']:.1f} s (target < 60 s)"
+    )
     return 0
 
 

@@ -25,7 +25,8 @@ RUNTIME_PYTHON_VERSION = "3.14"
 ARCHITECTURE = lambda_.Architecture.X86_64
 # Amazon Linux 2023 (the python3.14 runtime) has glibc 2.34: manylinux 2.28 and 2014 wheels both run there.
 WHEEL_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux2014_x86_64")
-CODE_EXCLUDES = ["**/__pycache__", "*.egg-info", "**/*.pyc"]
+# The offline runner (moto, matplotlib) never runs in Lambda.
+CODE_EXCLUDES = ["**/__pycache__", "*.egg-info", "**/*.pyc", "truthflow/local"]
 # The Lambda Python runtime ships the AWS SDK; aws-xray-sdk pulls it in again (30 MB). Test suites are dead weight.
 # Removing both keeps the layer well under Lambda's 250 MB limit for function plus layers.
 PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six.py")

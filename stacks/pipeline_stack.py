@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from stacks.labeling import GroundTruthLabeling
@@ -34,3 +34,5 @@ class PipelineStack(Stack):
             layer=layer,
             settings=settings,
         )
+        CfnOutput(self, "StateMachineArn", value=self.pipeline.state_machine.state_machine_arn)
+        CfnOutput(self, "NotificationTopicArn", value=self.pipeline.topic.topic_arn)

@@ -3,7 +3,7 @@ worker-statistics table. They live in their own stack so the pipeline can be rep
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -72,3 +72,5 @@ class StorageStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self.storage = PipelineStorage(self, "Storage")
+        CfnOutput(self, "DataBucketName", value=self.storage.data.bucket_name, description="Upload jobs/<id>/ here")
+        CfnOutput(self, "ArtifactsBucketName", value=self.storage.artifacts.bucket_name)

@@ -254,13 +254,6 @@ def test_no_images_is_a_clear_error(s3, load_handler, lambda_context):
     assert keys_under(s3, f"jobs/{JOB_ID}/manifests/") == []
 
 
-def test_automated_labeling_needs_1250_images(s3, load_handler, lambda_context):
-    put_job(s3, {"task_type": "bounding-box", "labels": ["pen"], "automated_labeling": True})
-    put_many(s3, [f"jobs/{JOB_ID}/images/{i}.jpg" for i in range(10)])
-    with pytest.raises(JobFileError, match=r"^jobs/pens-v1/job.json: automated_labeling: needs at least 1,250 images"):
-        load_handler("prepare_labeling").lambda_handler(event(), lambda_context)
-
-
 @pytest.mark.parametrize(
     "bad",
     [

@@ -306,6 +306,7 @@ def test_text_that_is_not_utf8_names_the_file():
         ({"workers_per_object": "3"}, 'workers_per_object: input should be a valid integer (got "3")'),
         ({"workers_per_object": 3.0}, "workers_per_object: input should be a valid integer (got 3.0)"),
         ({"automated_labeling": "yes"}, 'automated_labeling: input should be a valid boolean (got "yes")'),
+        ({"automated_labeling": True}, "automated_labeling: is not supported by truthflow yet"),
         ({"task_type": "bounding-boxes"}, "task_type: input should be 'bounding-box' or 'image-classification'"),
         ({"split": 0.2}, "split: input should be a valid dictionary"),
     ],

@@ -33,11 +33,11 @@ Fields (limits marked [API] are CreateLabelingJob's / CreateTrainingJob's, from 
 ``max_concurrent_task_count`` = 1000
     Images out with workers at the same time, 1-5,000 [API ``MaxConcurrentTaskCount``: default 1,000, more only
     after asking AWS Support].
-``automated_labeling`` = false
+``automated_labeling`` = false (``true`` is refused for now)
     Ground Truth's active learning (``LabelingJobAlgorithmsConfig``). Only built-in task types have it [API]: both
-    of ours are built-in types, but it runs with AWS's built-in pre/post-labeling functions rather than ours, and it
-    needs at least 1,250 images [DG ``sms-automated-labeling``: "the system minimum ... is 1,250 objects"]; the
-    prepare step checks the count.
+    of ours are built-in types, but it runs with AWS's built-in pre/post-labeling functions rather than ours (so no
+    Dawid-Skene and no worker skill), and it needs at least 1,250 images [DG ``sms-automated-labeling``]. Until the
+    pipeline offers it, ``true`` is an error rather than silently ignored.
 ``split``: ``validation_fraction`` = 0.2 (strictly between 0 and 1), ``seed`` = 0 (>= 0)
     The train/validation split (:mod:`truthflow.training_data.split`). The quality gate needs a validation set,
     hence a fraction above 0.
@@ -375,6 +375,17 @@ class JobFile(BaseModel):
             else:
                 filled.setdefault(name, default)
         return filled
+
+    @field_validator("automated_labeling")
+    @classmethod
+    def _automated_labeling_is_not_offered(cls, enabled: bool) -> bool:
+        if enabled:
+            raise ValueError(
+                "is not supported by truthflow yet: Ground Truth's automated labeling runs with AWS's built-in "
+                "pre-labeling and consolidation functions instead of ours (no Dawid-Skene, no worker skill); "
+                "set it to false"
+            )
+        return enabled
 
     @field_validator("labels")
     @classmethod

@@ -43,7 +43,6 @@ from truthflow.job_file import (
     JOBS_PREFIX,
     TASK_TYPE_DEFAULTS,
     JobFile,
-    JobFileError,
     StartAt,
     validate_job_id,
 )
@@ -51,7 +50,6 @@ from truthflow.job_file import (
 TASK_ATTRIBUTE = "truthflow-task"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 # Ground Truth's documented system minimum for automated data labeling (developer guide, sms-automated-labeling).
-MIN_OBJECTS_FOR_AUTOMATED_LABELING = 1_250
 LABELING_JOB_NAME_PREFIX = "tf-"
 RUN_ID_HASH_HEX_DIGITS = 8
 MAX_RUN_ID_CHARS = 80  # a Step Functions execution name is at most 80 characters
@@ -334,17 +332,6 @@ def _check_image_count(job: JobFile, paths: JobPaths, selection: ImageSelection)
         raise ImageListingError(
             f"{where}: {found:,} images; a labeling job takes at most {MAX_DATA_OBJECTS_PER_JOB:,}: "
             "split them over several jobs"
-        )
-    if job.automated_labeling and found < MIN_OBJECTS_FOR_AUTOMATED_LABELING:
-        raise JobFileError(
-            paths.job_file_key,
-            [
-                (
-                    "automated_labeling",
-                    f"needs at least {MIN_OBJECTS_FOR_AUTOMATED_LABELING:,} images (Ground Truth's minimum); "
-                    f"{where} has {found:,}",
-                )
-            ],
         )
 
 

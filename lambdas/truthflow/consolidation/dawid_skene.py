@@ -217,12 +217,16 @@ class _WorkerSkillEM(ABC):
         """E-step in log space: returns posteriors (I, K) and the data log-likelihood."""
         n_workers, n_classes, _ = confusion.shape
         log_confusion = np.log(confusion).transpose(0, 2, 1).reshape(n_workers * n_classes, n_classes)
-        joint = np.asarray(answer_matrix @ log_confusion) + np.log(class_prior)
+        joint = np.asarray(answer_matrix @ log_confusion)
+        joint += np.log(class_prior)
         peak = _row_max(joint)
-        weights = np.exp(joint - peak[:, np.newaxis])
+        # In place from here: this runs once per EM iteration over every item.
+        joint -= peak[:, np.newaxis]
+        weights = np.exp(joint, out=joint)
         totals = weights @ np.ones(n_classes)
-        log_evidence = peak + np.log(totals)
-        return weights / totals[:, np.newaxis], float(log_evidence.sum())
+        log_likelihood = float(peak.sum() + np.log(totals).sum())
+        weights /= totals[:, np.newaxis]
+        return weights, log_likelihood
 
     def _crowd_confusion(self, answer_matrix_t: sp.csr_matrix, posteriors: FloatArray, n_classes: int) -> FloatArray:
         """The crowd's confusion matrix (K, K): every answer pooled as if from one worker, scored against the
