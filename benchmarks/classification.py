@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from truthflow.answer_files import read_label_answers
 from truthflow.consolidation.dawid_skene import DawidSkene
 from truthflow.consolidation.labels import METHODS, consolidate_labels
+from truthflow.tables import read_rows
 
 DATASETS = (
     "weather",
@@ -39,11 +40,9 @@ class Answers:
 
 
 def load(root: Path, name: str) -> Answers:
-    with (root / name / "answers.csv").open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    with (root / name / "truth.csv").open(newline="") as handle:
-        truth = {row["item"]: row["label"] for row in csv.DictReader(handle)}
-    return Answers([r["item"] for r in rows], [r["worker"] for r in rows], [r["label"] for r in rows], truth)
+    answers = read_label_answers(root / name / "answers.csv")
+    truth = {row["item"]: row["label"] for _, row in read_rows(root / name / "truth.csv", ("item", "label"))}
+    return Answers(answers.items, answers.workers, answers.labels, truth)
 
 
 def best_seconds(run: Callable[[], object], repeats: int) -> float:

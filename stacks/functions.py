@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -86,4 +86,20 @@ def list_prefix(bucket: s3.IBucket, prefix: str) -> iam.PolicyStatement:
         actions=["s3:ListBucket"],
         resources=[bucket.bucket_arn],
         conditions={"StringLike": {"s3:prefix": [prefix, f"{prefix}*"]}},
+    )
+
+
+def sagemaker_log_groups(stack: Stack, *groups: str) -> iam.PolicyStatement:
+    """What a role assumed by SageMaker needs to write its jobs' logs into ``/aws/sagemaker/<group>``."""
+    return iam.PolicyStatement(
+        actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+        resources=[
+            stack.format_arn(
+                service="logs",
+                resource="log-group",
+                resource_name=f"/aws/sagemaker/{group}:*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for group in groups
+        ],
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -10,7 +10,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.functions import PipelineFunction, list_prefix, read_objects, write_objects
+from stacks.functions import PipelineFunction, list_prefix, read_objects, sagemaker_log_groups, write_objects
 
 
 class GroundTruthLabeling(Construct):
@@ -76,16 +76,6 @@ class GroundTruthLabeling(Construct):
                     self.annotation_consolidation.function.function_arn,
                 ],
             ),
-            iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                resources=[
-                    stack.format_arn(
-                        service="logs",
-                        resource="log-group",
-                        resource_name="/aws/sagemaker/LabelingJobs:*",
-                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                    )
-                ],
-            ),
+            sagemaker_log_groups(stack, "LabelingJobs"),
         ):
             self.role.add_to_policy(statement)

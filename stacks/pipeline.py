@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -19,7 +19,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.functions import PipelineFunction, list_prefix, read_objects, write_objects
+from stacks.functions import PipelineFunction, list_prefix, read_objects, sagemaker_log_groups, write_objects
 from stacks.labeling import GroundTruthLabeling
 
 DEFINITION = Path(__file__).resolve().parents[1] / "statemachine" / "pipeline.asl.json"
@@ -91,18 +91,7 @@ class TrainingPipeline(Construct):
             read_objects(artifacts, "training/*"),
             write_objects(artifacts, "training/*"),
             list_prefix(artifacts, "training/"),
-            iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                resources=[
-                    stack.format_arn(
-                        service="logs",
-                        resource="log-group",
-                        resource_name=f"/aws/sagemaker/{group}:*",
-                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                    )
-                    for group in ("TrainingJobs", "Endpoints/*")
-                ],
-            ),
+            sagemaker_log_groups(stack, "TrainingJobs", "Endpoints/*"),
             iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricData"],
                 resources=["*"],

@@ -83,7 +83,20 @@ def iter_objects(client: Any, bucket: str, prefix: str) -> Iterator[tuple[str, i
             yield entry["Key"], int(entry["Size"])
 
 
-class S3Destination:
+class _TextWriting:
+    """``open_text`` for a destination that writes whole objects: buffer the text, write it when the file closes."""
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    @contextmanager
+    def open_text(self, path: str) -> Iterator[TextIO]:
+        buffer = io.StringIO()
+        yield buffer
+        self.write_bytes(path, buffer.getvalue().encode("utf-8"))
+
+
+class S3Destination(_TextWriting):
     """A ``truthflow.training_data`` destination writing under an ``s3://`` prefix (one object per path)."""
 
     def __init__(self, client: Any, prefix_uri: str) -> None:
@@ -95,18 +108,12 @@ class S3Destination:
     def uri(self, path: str) -> str:
         return self._prefix + path
 
-    @contextmanager
-    def open_text(self, path: str) -> Iterator[TextIO]:
-        buffer = io.StringIO()
-        yield buffer
-        self.write_bytes(path, buffer.getvalue().encode("utf-8"))
-
     def write_bytes(self, path: str, data: bytes) -> None:
         write_bytes(self._client, self.uri(path), data)
         self.written.append(self.uri(path))
 
 
-class ConcurrentS3Destination:
+class ConcurrentS3Destination(_TextWriting):
     """An :class:`S3Destination` whose uploads run on a thread pool (at most ``MAX_PENDING_UPLOADS`` waiting), so
     that one-object-per-image formats (YOLO, VOC) do not take one round trip each. Use as a context manager: leaving
     it waits for every upload; the first failed upload is raised (on exit, or at the next write)."""
@@ -124,12 +131,6 @@ class ConcurrentS3Destination:
         self._pool.shutdown(wait=True)
         if exc_type is None:
             self._raise_failed_upload()
-
-    @contextmanager
-    def open_text(self, path: str) -> Iterator[TextIO]:
-        buffer = io.StringIO()
-        yield buffer
-        self.write_bytes(path, buffer.getvalue().encode("utf-8"))
 
     def write_bytes(self, path: str, data: bytes) -> None:
         self._raise_failed_upload()
