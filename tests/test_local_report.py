@@ -274,6 +274,9 @@ def test_box_summary_matches_hand_counts():
     assert [workers[w]["n_boxes"] for w in ("w1", "w2", "w3")] == [3, 1, 3]
     assert [workers[w]["f1_at_0.5"] for w in ("w1", "w2", "w3")] == pytest.approx([1.0, 0.5, 2 / 3])
     assert [workers[w]["gold_accuracy"] for w in ("w1", "w2", "w3")] == pytest.approx([1.0, 1.0, 1.0])
+    # The pipeline's box estimate is the share of a worker's boxes that are kept, so its reference is the share of
+    # their boxes matching a gold box and its label at IoU 0.5: w1 3/3, w2 1/1, w3 2/3 (not the spurious car).
+    assert [workers[w]["skill_reference"] for w in ("w1", "w2", "w3")] == pytest.approx([1.0, 1.0, 2 / 3])
     json.dumps(summary)
 
 

@@ -289,7 +289,9 @@ def _answers(given: list[tuple[str, dict[str, Any]]], task_type: str) -> dict[st
 
 
 def _estimated_skill(quality: Mapping[str, Any]) -> dict[str, float]:
-    workers = quality.get("workers") or {}
-    if isinstance(workers, Mapping):
-        return {str(k): float(v.get("accuracy", 0.0)) for k, v in workers.items() if isinstance(v, Mapping)}
-    return {str(w.get("worker")): float(w.get("accuracy", 0.0)) for w in workers if isinstance(w, Mapping)}
+    """worker -> the pipeline's estimated accuracy, from quality.json's per-worker entries."""
+    return {
+        str(worker["worker_id"]): float(worker["estimated_accuracy"])
+        for worker in quality.get("workers") or []
+        if worker.get("estimated_accuracy") is not None
+    }

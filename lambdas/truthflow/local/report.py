@@ -515,6 +515,10 @@ def _analyse_boxes(data: _Data) -> tuple[dict[str, Any], list[_Confusion], dict[
             "n_boxes": sum(len(boxes) for boxes in answers),
             "n_gold_answers": len(worker_images[worker]),
             "gold_accuracy": _ratio(right, matched),
+            # What the pipeline estimates for boxes (the share of a worker's boxes kept with their label), on gold.
+            "gold_box_precision": _ratio(
+                right, sum(len(data.answer_boxes[i][worker]) for i in worker_images[worker])
+            ),
             f"f1_at_{MATCH_IOU:g}": score.f1 if score is not None else None,
         }
     return detection, [_box_confusion(data)], per_worker
@@ -577,10 +581,14 @@ def _analyse(inputs: ReportInputs) -> _Analysis:
             "estimated_accuracy": float(estimate) if estimate is not None else None,
             **per_worker.get(worker, {"n_answers": 0, "n_gold_answers": 0, "gold_accuracy": None}),
         }
+    # The estimate's counterpart: the simulated accuracy for classes; for boxes, the pipeline estimates the share of a
+    # worker's boxes that match an object, so it is compared with that share measured against gold.
+    for stats in workers.values():
+        stats["skill_reference"] = stats.get("gold_box_precision") if detection is not None else stats["true_accuracy"]
     errors = [
-        abs(stats["estimated_accuracy"] - stats["true_accuracy"])
+        abs(stats["estimated_accuracy"] - stats["skill_reference"])
         for stats in workers.values()
-        if stats["estimated_accuracy"] is not None and stats["true_accuracy"] is not None
+        if stats["estimated_accuracy"] is not None and stats["skill_reference"] is not None
     ]
     summary: dict[str, Any] = {
         "task_type": data.task_type,
@@ -756,9 +764,13 @@ def _confusion_figure(confusions: Sequence[_Confusion], path: Path) -> str | Non
 def _skill_figure(summary: Mapping[str, Any], path: Path) -> tuple[str | None, str]:
     """Scatter of estimated (y) against true (x) accuracy; measured-against-gold on x when true skill is unknown."""
     workers = summary["workers"]
-    has_truth = any(stats["true_accuracy"] is not None for stats in workers.values())
-    x_key = "true_accuracy" if has_truth else "gold_accuracy"
-    x_name = "true accuracy (simulated workforce)" if has_truth else "accuracy measured against gold"
+    boxes = summary["task_type"] == "bounding-box"
+    has_truth = any(stats["skill_reference"] is not None for stats in workers.values())
+    x_key = "skill_reference" if has_truth else "gold_accuracy"
+    if boxes and has_truth:
+        x_name = "share of the worker's boxes matching a gold box and its label"
+    else:
+        x_name = "true accuracy (simulated workforce)" if has_truth else "accuracy measured against gold"
     points = [
         (worker, stats[x_key], stats["estimated_accuracy"], stats["kind"] or "worker")
         for worker, stats in workers.items()

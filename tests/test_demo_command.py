@@ -1,0 +1,46 @@
+"""``truthflow demo`` as a user runs it: the whole offline pipeline, its progress, its outcome and its report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from truthflow.cli import main
+
+CALTECH = Path(__file__).resolve().parents[2] / "shared" / "crowd_datasets" / "boxes_caltech_pedestrians"
+
+
+def test_demo_runs_the_pipeline_and_writes_the_report(tmp_path, capsys):
+    out = tmp_path / "demo"
+    status = main(["demo", "--images", "12", "--workers", "careful=2,sloppy=1,spammer=1", "--workers-per-object", "3",
+                   "--out", str(out)])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert status == 0
+    assert "> Label images" in printed and "< Build training data" in printed
+    assert ": SUCCEEDED in" in printed
+    assert "F1 at IoU ≥ 0.5: Consolidated (pipeline)" in printed
+    report = (out / "report.html").read_text()
+    for picture in ("quality.png", "confusion.png", "skill.png", "timeline.png"):
+        assert picture in report and (out / picture).is_file()
+    job_folder = out / "s3" / "truthflow-data" / "jobs" / "pens-v1"
+    assert (job_folder / "dataset" / "quality.json").is_file()
+    assert (job_folder / "dataset" / "training" / "train.manifest").is_file()
+
+
+def test_demo_classification_sample(tmp_path, capsys):
+    assert main(["demo", "--dataset", "sample-classification", "--images", "12", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "accuracy" in printed.lower() and "Dawid-Skene" in printed
+
+
+@pytest.mark.skipif(not CALTECH.is_dir(), reason=f"{CALTECH} is not beside the repository")
+def test_demo_replays_real_crowd_boxes(tmp_path, capsys):
+    assert main(["demo", "--dataset", str(CALTECH), "--max-items", "15", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "replayed crowd answers" in printed and ": SUCCEEDED in" in printed
+
+
+def test_demo_refuses_an_unknown_worker_kind(tmp_path, capsys):
+    assert main(["demo", "--workers", "careful=2,lazy=1", "--out", str(tmp_path)]) == 2
+    assert "--workers: 'lazy=1' is not <kind>=<count>" in capsys.readouterr().err
