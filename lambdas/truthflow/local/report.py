@@ -516,9 +516,7 @@ def _analyse_boxes(data: _Data) -> tuple[dict[str, Any], list[_Confusion], dict[
             "n_gold_answers": len(worker_images[worker]),
             "gold_accuracy": _ratio(right, matched),
             # What the pipeline estimates for boxes (the share of a worker's boxes kept with their label), on gold.
-            "gold_box_precision": _ratio(
-                right, sum(len(data.answer_boxes[i][worker]) for i in worker_images[worker])
-            ),
+            "gold_box_precision": _ratio(right, sum(len(data.answer_boxes[i][worker]) for i in worker_images[worker])),
             f"f1_at_{MATCH_IOU:g}": score.f1 if score is not None else None,
         }
     return detection, [_box_confusion(data)], per_worker
