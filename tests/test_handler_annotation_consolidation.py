@@ -147,7 +147,7 @@ def test_labels_come_from_the_labeling_job_when_the_event_has_none(s3, load_hand
     )
     put_payload(s3, [data_object("0", [class_answer("w1", "pencil")])])
     handler = load_handler("annotation_consolidation")
-    with Stubber(handler.sagemaker) as stub:
+    with Stubber(handler.client("sagemaker")) as stub:
         stub.add_response(
             "describe_labeling_job",
             _describe_labeling_job(f"s3://{DATA_BUCKET}/jobs/pens-v1/manifests/label-categories.json"),

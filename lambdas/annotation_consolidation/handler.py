@@ -27,14 +27,19 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 s3 = boto3.client("s3")
-sagemaker = boto3.client("sagemaker")
-dynamodb = boto3.client("dynamodb")
+
+
+@cache
+def client(service: str) -> Any:
+    """SageMaker and DynamoDB clients are made on first use: building a client costs tens of milliseconds of cold
+    start, and most batches need neither (labels usually come with the event; the table is optional)."""
+    return boto3.client(service)
 
 
 @cache
 def job_labels(job_name: str) -> tuple[str, ...]:
     """The job's label list in label-category order (it fixes class ids), read once per container."""
-    description = sagemaker.describe_labeling_job(LabelingJobName=job_name)
+    description = client("sagemaker").describe_labeling_job(LabelingJobName=job_name)
     config = parse_label_category_config(read_json(s3, description["LabelCategoryConfigS3Uri"]))
     return tuple(config.label_names)
 
@@ -52,7 +57,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> list[dict[s
     batch = read_batch(raw_objects, labels=labels, task_type=detect_task_type(raw_objects))
 
     table_name = os.environ.get("WORKER_STATS_TABLE")
-    stats = WorkerStatsTable(dynamodb, table_name) if table_name else None
+    stats = WorkerStatsTable(client("dynamodb"), table_name) if table_name else None
     prior = stats.load(job, batch.workers, labels) if stats and batch.workers else None
     result = consolidate_batch(
         batch, labels=labels, label_attribute_name=request.label_attribute_name, job_name=job, prior_counts=prior
