@@ -26,6 +26,8 @@ def run_settings(app: cdk.App) -> RunSettings:
         poll_seconds=int(context("endpoint_poll_seconds") or 60),
         max_endpoint_polls=int(context("max_endpoint_polls") or 60),
         log_retention=logs.RetentionDays[context("log_retention") or "ONE_MONTH"],
+        training_instance_type=context("training_instance_type") or None,
+        endpoint_instance_type=context("endpoint_instance_type") or None,
     )
 
 

@@ -34,6 +34,8 @@ class RunSettings:
     poll_seconds: int
     max_endpoint_polls: int
     log_retention: logs.RetentionDays
+    training_instance_type: str | None = None
+    endpoint_instance_type: str | None = None
 
 
 class TrainingPipeline(Construct):
@@ -73,7 +75,12 @@ class TrainingPipeline(Construct):
             statements=[read_objects(data, "jobs/*"), list_prefix(data, "jobs/"),
                         write_objects(data, "jobs/*/dataset/*")],
             timeout=Duration.minutes(15), memory_size=3008,
-            environment={"ARTIFACTS_BUCKET": artifacts.bucket_name},
+            environment={
+                "ARTIFACTS_BUCKET": artifacts.bucket_name,
+                # Deployment-wide defaults for what a job file leaves out (cdk.json context).
+                "DEFAULT_TRAINING_INSTANCE_TYPE": settings.training_instance_type or "",
+                "DEFAULT_ENDPOINT_INSTANCE_TYPE": settings.endpoint_instance_type or "",
+            },
         )  # fmt: skip
         self.check_quality = function(
             "CheckModelQuality", "check_model_quality", "Compare the final validation metric with the job's threshold"

@@ -62,6 +62,7 @@ def synthesized(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         context={
             "aws:cdk:bundling-stacks": [],
             "workteam_arn": "arn:aws:sagemaker:us-east-1:111122223333:workteam/private-crowd/team",
+            "training_instance_type": "ml.g5.2xlarge",,
         },
     )
     storage, pipeline = truthflow_app.build_app(app)
@@ -166,6 +167,12 @@ def test_every_handler_is_deployed_traced_with_the_layer_and_powertools_settings
         assert variables["POWERTOOLS_SERVICE_NAME"] == props["Handler"].split(".")[0]
     for group in resources(synthesized["pipeline_template"], "AWS::Logs::LogGroup").values():
         assert group["Properties"]["RetentionInDays"] == 30
+
+
+def test_deployment_defaults_from_context_reach_the_training_data_step(synthesized):
+    functions = resources(synthesized["pipeline_template"], "AWS::Lambda::Function").values()
+    build = next(f for f in functions if f["Properties"]["Handler"].startswith("build_training_data."))
+    assert build["Properties"]["Environment"]["Variables"]["DEFAULT_TRAINING_INSTANCE_TYPE"] == "ml.g5.2xlarge"
 
 
 def test_layer_requirements_match_the_project_pins():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from truthflow.job_file import parse_job_file
-from truthflow.training_job import algorithm_image, check_quality, training_settings
+from truthflow.training_job import DeploymentDefaults, algorithm_image, check_quality, training_settings
 
 
 def job(text: str):
@@ -78,3 +78,29 @@ def test_a_missing_metric_fails_the_gate_and_says_what_was_reported(load_handler
     )
     assert verdict["good_enough"] is False
     assert verdict["message"] == "the training job reported no validation:mAP (it reported: train:progress)"
+
+
+def test_deployment_instance_types_fill_what_the_job_file_leaves_out_and_the_file_wins():
+    defaults = DeploymentDefaults.from_environment(
+        {"DEFAULT_TRAINING_INSTANCE_TYPE": "ml.g5.xlarge", "DEFAULT_ENDPOINT_INSTANCE_TYPE": "ml.c5.large"}
+    )  # fmt: skip
+    common = {
+        "job_id": "pens-v1",
+        "job_name": "tf-pens-v1-00000000",
+        "num_classes": 2,
+        "num_training_samples": 8,
+        "label_width": None,
+        "region": "us-east-1",
+        "output_path_uri": "s3://a/t/",
+        "defaults": defaults,
+    }
+    silent = training_settings(job('{"task_type": "bounding-box", "labels": ["pen", "pencil"]}'), **common)
+    assert (silent["instance_type"], silent["endpoint_instance_type"]) == ("ml.g5.xlarge", "ml.c5.large")
+    explicit = training_settings(
+        job(
+            '{"task_type": "bounding-box", "labels": ["pen", "pencil"], "training": {"instance_type": "ml.p3.8xlarge"},'
+            ' "endpoint": {"instance_type": "ml.m5.large"}, "quality_gate": {"threshold": 0.4}}'
+        ),
+        **common,
+    )
+    assert (explicit["instance_type"], explicit["endpoint_instance_type"]) == ("ml.p3.8xlarge", "ml.m5.large")

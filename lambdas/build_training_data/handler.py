@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from truthflow.aws.s3 import ConcurrentS3Destination, S3Destination, iter_lines, parse_s3_uri, read_bytes, s3_uri
 from truthflow.job_file import JobFile, JobFileError, job_file_key, parse_job_file
 from truthflow.training_data import ConversionSummary, ExclusionRule, ManifestSource, SplitConfig, build_training_data
-from truthflow.training_job import training_settings
+from truthflow.training_job import DeploymentDefaults, training_settings
 
 logger = Logger()
 tracer = Tracer()
@@ -35,6 +35,7 @@ metrics = Metrics()
 s3 = boto3.client("s3")
 ARTIFACTS_BUCKET = os.environ["ARTIFACTS_BUCKET"]
 REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "")
+DEFAULTS = DeploymentDefaults.from_environment(os.environ)
 
 
 class Dataset(BaseModel):
@@ -130,6 +131,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             label_width=summary.lst_label_width,
             region=REGION,
             output_path_uri=s3_uri(ARTIFACTS_BUCKET, f"training/{request.job_id}/"),
+            defaults=DEFAULTS,
         ),
     }
 

@@ -10,6 +10,7 @@ pretrained), as strings because CreateTrainingJob takes ``HyperParameters`` as a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from truthflow.groundtruth.label_config import TaskType
@@ -62,6 +63,30 @@ DEFAULT_HYPERPARAMETERS: dict[str, dict[str, str]] = {
     },
 }
 TRAINING_VOLUME_GB = 50
+
+
+@dataclass(frozen=True)
+class DeploymentDefaults:
+    """Defaults the deployment sets (cdk.json context) for what a job file leaves out; the job file always wins."""
+
+    training_instance_type: str | None = None
+    endpoint_instance_type: str | None = None
+
+    @classmethod
+    def from_environment(cls, environment: Mapping[str, str]) -> DeploymentDefaults:
+        return cls(
+            training_instance_type=environment.get("DEFAULT_TRAINING_INSTANCE_TYPE") or None,
+            endpoint_instance_type=environment.get("DEFAULT_ENDPOINT_INSTANCE_TYPE") or None,
+        )
+
+
+def _given_or(section: Any, field: str, default: Any) -> Any:
+    """The job file's value when the file states it, else the deployment default, else the model's default."""
+    if field in section.model_fields_set or default is None:
+        return getattr(section, field)
+    return default
+
+
 # SageMaker resource names: 1-63 characters of letters, digits and hyphens.
 MAX_SAGEMAKER_NAME = 63
 
@@ -87,8 +112,10 @@ def training_settings(
     label_width: int | None,
     region: str,
     output_path_uri: str,
+    defaults: DeploymentDefaults | None = None,
 ) -> dict[str, Any]:
     """Everything the state machine's training, quality and deployment states read, JSON-serialisable."""
+    defaults = defaults or DeploymentDefaults()
     task_type = job.task_type
     hyperparameters = dict(DEFAULT_HYPERPARAMETERS[task_type])
     hyperparameters["num_classes"] = str(num_classes)
@@ -103,7 +130,7 @@ def training_settings(
         "algorithm": ALGORITHMS[task_type],
         "image": algorithm_image(task_type, region),
         "hyperparameters": hyperparameters,
-        "instance_type": job.training.instance_type,
+        "instance_type": _given_or(job.training, "instance_type", defaults.training_instance_type),
         "instance_count": job.training.instance_count,
         "volume_size_gb": TRAINING_VOLUME_GB,
         "max_runtime_seconds": job.training.max_runtime_seconds,
@@ -111,7 +138,7 @@ def training_settings(
         "metric_name": metric,
         "threshold": job.quality_gate.threshold,
         "endpoint_name": f"truthflow-{job_id}"[:MAX_SAGEMAKER_NAME],
-        "endpoint_instance_type": job.endpoint.instance_type,
+        "endpoint_instance_type": _given_or(job.endpoint, "instance_type", defaults.endpoint_instance_type),
         "endpoint_instance_count": job.endpoint.initial_instance_count,
     }
 
