@@ -62,7 +62,7 @@ def synthesized(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         context={
             "aws:cdk:bundling-stacks": [],
             "workteam_arn": "arn:aws:sagemaker:us-east-1:111122223333:workteam/private-crowd/team",
-            "training_instance_type": "ml.g5.2xlarge",,
+            "training_instance_type": "ml.g5.2xlarge",
         },
     )
     storage, pipeline = truthflow_app.build_app(app)
