@@ -1,0 +1,306 @@
+"""The report's HTML page: :func:`write_report` writes ``report.html``, its PNG figures and ``summary.json``."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from truthflow.local.report.analysis import (
+    IOU_THRESHOLDS,
+    MAJORITY,
+    MATCH_IOU,
+    PIPELINE,
+    WORKER_BEST,
+    WORKER_MEAN,
+    _analyse,
+    _Analysis,
+)
+from truthflow.local.report.figures import _confusion_figure, _quality_figure, _skill_figure, _timeline_figure
+from truthflow.local.report.inputs import BOUNDING_BOX, FAILED_STATUSES, ReportInputs, StateSpan
+from truthflow.local.report.samples import _find_image, _sample_png
+from truthflow.local.report.text import _METHOD_NAMES, DASH, _number
+
+MAX_SAMPLES = 12
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto; max-width: 64rem;
+       padding: 0 1rem; color: #222; line-height: 1.45; }
+h1 { font-size: 1.6rem; margin-bottom: 0.2rem; }
+h2 { font-size: 1.2rem; margin-top: 2.2rem; border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; }
+table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.9rem; }
+th, td { border: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; }
+th { background: #f4f6f8; }
+table.facts th { background: none; font-weight: 600; width: 9rem; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.pipeline td { font-weight: 600; }
+tr.failed td { color: #b00020; }
+img.figure { max-width: 100%; border: 1px solid #eee; }
+.note { background: #f8f8f0; border-left: 4px solid #E69F00; padding: 0.5rem 0.8rem; }
+.muted { color: #666; font-size: 0.9rem; }
+.samples { display: flex; flex-wrap: wrap; gap: 1rem; }
+.samples figure { margin: 0; max-width: 25rem; }
+.samples figcaption { font-size: 0.8rem; color: #444; word-break: break-all; }
+code { font-size: 0.85rem; }
+"""
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value))
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]], *, row_classes: Sequence[str] = ()) -> str:
+    head = "".join(f"<th>{_e(cell)}</th>" for cell in header)
+    body = []
+    for position, row in enumerate(rows):
+        cells = "".join(
+            f'<td class="num">{_e(cell)}</td>' if _is_numeric(cell) else f"<td>{_e(cell)}</td>" for cell in row
+        )
+        css = row_classes[position] if position < len(row_classes) and row_classes[position] else ""
+        body.append(f'<tr class="{css}">{cells}</tr>' if css else f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _facts(facts: Sequence[tuple[str, str]]) -> str:
+    rows = "".join(f'<tr><th scope="row">{_e(name)}</th><td>{_e(value)}</td></tr>' for name, value in facts)
+    return f'<table class="facts"><tbody>{rows}</tbody></table>'
+
+
+def _is_numeric(cell: object) -> bool:
+
+    if isinstance(cell, int | float):
+        return True
+    text = str(cell).removesuffix(" s")
+    try:
+        float(text)
+    except ValueError:
+        return text == DASH
+    return True
+
+
+def _figure_html(name: str | None, alt: str) -> str:
+    if name is None:
+        return '<p class="muted">No figure: nothing to plot.</p>'
+    return f'<p><img class="figure" src="{_e(name)}" alt="{_e(alt)}"></p>'
+
+
+def _header_html(inputs: ReportInputs, summary: Mapping[str, Any]) -> str:
+    run = f"{summary['run_seconds']:.1f} s" if summary["run_seconds"] is not None else DASH
+    facts = [
+        ("Dataset", inputs.dataset or DASH),
+        ("Task", summary["task_type"]),
+        ("Labels", ", ".join(summary["labels"])),
+        (
+            "Images",
+            f"{summary['n_images']} ({summary['n_gold_images']} with gold, {summary['n_scored_images']} scored)",
+        ),
+        ("Workers", f"{summary['n_workers']} ({summary['n_answers']} answers)"),
+        ("Run time", run),
+        ("Labeling job", inputs.job_id or DASH),
+        ("Execution", f"{inputs.execution_name or DASH} \u2014 {inputs.execution_status or DASH}"),
+    ]
+    locations = ([("Outputs", inputs.outputs_location)] if inputs.outputs_location else []) + list(
+        inputs.outputs.items()
+    )
+    outputs = _table(("Output", "Location"), locations)
+    notes = "".join(f'<p class="note">{_e(note)}</p>' for note in inputs.notes)
+    return (
+        "<h2>What this is</h2>"
+        "<p>The end-to-end truthflow pipeline (images \u2192 Ground Truth labeling \u2192 consolidation \u2192 "
+        "training data \u2192 training \u2192 endpoint) run offline, with its labels scored against gold.</p>"
+        + _facts(facts)
+        + notes
+        + (outputs if locations else "")
+    )
+
+
+def _quality_html(summary: Mapping[str, Any], figure: str | None) -> str:
+    names = _METHOD_NAMES[summary["task_type"]]
+    methods = (PIPELINE, MAJORITY, WORKER_MEAN, WORKER_BEST)
+    css = ["pipeline", "", "", ""]
+    if summary["accuracy"] is not None:
+        accuracy = summary["accuracy"]
+        accuracy_rows = [
+            (
+                names[m] + (f" ({accuracy['best_worker']})" if m == WORKER_BEST and accuracy["best_worker"] else ""),
+                _number(accuracy[m]),
+            )
+            for m in methods
+        ]
+        text = (
+            f"<p>Accuracy on the {accuracy['n_scored']} images with gold and answers. Majority vote and the single-"
+            "worker figures are computed by this report from the raw answers; the single-worker mean averages each "
+            "worker's own accuracy on the gold images they answered."
+            + (
+                f" {accuracy['pipeline_missing']} scored images had no pipeline label (counted wrong)."
+                if accuracy["pipeline_missing"]
+                else ""
+            )
+            + "</p>"
+        )
+        return (
+            "<h2>1. Label quality against gold</h2>"
+            + text
+            + _table(("Method", "Accuracy"), accuracy_rows, row_classes=css)
+            + (_figure_html(figure, "accuracy of each method against gold"))
+        )
+    detection = summary["detection"]
+    header = ["Method"] + [f"{metric} @ IoU \u2265 {t:g}" for t in IOU_THRESHOLDS for metric in ("P", "R", "F1")]
+    rows: list[list[object]] = []
+    for method in methods:
+        best = detection["best_worker"]
+        label = names[method] + (f" ({best})" if method == WORKER_BEST and best else "")
+        cells: list[object] = [label]
+        for threshold in IOU_THRESHOLDS:
+            scores = detection[f"{threshold:g}"][method] or {}
+            cells += [_number(scores.get(metric)) for metric in ("precision", "recall", "f1")]
+        rows.append(cells)
+    text = (
+        f"<p>Micro-averaged precision (P), recall (R) and F1 on the {detection['n_scored']} images with gold and "
+        "answers; a box matches a gold box of its own class one-to-one at IoU at least the threshold. The naive "
+        "majority uses the same clusters and at-least-half quorum as the pipeline but per-edge median boxes, without "
+        "worker skill. Each single worker is scored alone on the images they saw; the best is the one with the highest "
+        f"F1 at IoU \u2265 {MATCH_IOU:g}."
+        "</p>"
+    )
+    return (
+        "<h2>1. Label quality against gold</h2>"
+        + text
+        + _table(header, rows, row_classes=css)
+        + _figure_html(figure, "precision, recall and F1 of each method against gold")
+    )
+
+
+def _skill_html(summary: Mapping[str, Any], figure: str | None, x_name: str) -> str:
+    boxes = summary["task_type"] == BOUNDING_BOX
+    header = ["Worker", "Kind", "True accuracy", "Estimated (pipeline)", "Measured vs gold", "Answers"]
+    if boxes:
+        header[4] = "Label accuracy of matched boxes"
+        header += ["Boxes", f"F1 @ IoU \u2265 {MATCH_IOU:g}", "True box jitter", "True miss rate"]
+    rows = []
+    for worker, stats in summary["workers"].items():
+        row: list[object] = [
+            worker,
+            stats["kind"] or DASH,
+            _number(stats["true_accuracy"]),
+            _number(stats["estimated_accuracy"]),
+            _number(stats["gold_accuracy"]),
+            stats["n_answers"],
+        ]
+        if boxes:
+            row += [
+                stats.get("n_boxes", 0),
+                _number(stats.get(f"f1_at_{MATCH_IOU:g}")),
+                _number(stats["box_jitter"]),
+                _number(stats["miss_rate"]),
+            ]
+        rows.append(row)
+    text = (
+        f"<p>Each point is a worker: x is the {_e(x_name)}, y the pipeline's estimate from its quality summary; "
+        "points on the dashed diagonal are estimated exactly. The table adds each worker's accuracy measured "
+        "against gold on the images they answered.</p>"
+    )
+    return (
+        "<h2>3. Worker skill: estimated vs true</h2>"
+        + text
+        + _figure_html(figure, "estimated vs true skill")
+        + (_table(header, rows))
+    )
+
+
+def _timeline_html(timeline: Sequence[StateSpan], figure: str | None) -> str:
+    heading = "<h2>5. Execution timeline</h2>"
+    if not timeline:
+        return heading + '<p class="muted">No state timeline was recorded.</p>'
+    origin = min(start for _, start, _, _ in timeline)
+    rows = [
+        (name, f"{start - origin:.2f} s", f"{end - origin:.2f} s", f"{end - start:.2f} s", status.lower())
+        for name, start, end, status in timeline
+    ]
+    css = ["failed" if status in FAILED_STATUSES else "" for *_, status in timeline]
+    return (
+        heading
+        + "<p>The state machine's states in order of their start; failed states in red.</p>"
+        + _figure_html(figure, "execution timeline")
+        + _table(("State", "Start", "End", "Duration", "Status"), rows, row_classes=css)
+    )
+
+
+def _samples_html(analysis: _Analysis, inputs: ReportInputs, out_dir: Path) -> str:
+    data = analysis.data
+    figures = []
+    for position, (key, encoded) in enumerate(list(inputs.sample_images.items())[:MAX_SAMPLES], start=1):
+        image = _find_image(key, data.images)
+        if data.task_type == BOUNDING_BOX:
+            gold = data.gold_boxes.get(image, []) if image else []
+            result = data.result_boxes.get(image, []) if image else []
+            caption = f"{len(result)} consolidated boxes (solid, with confidence), {len(gold)} gold boxes (dashed)"
+        else:
+            gold, result = [], []
+            label, confidence = data.result_labels.get(image, (DASH, math.nan)) if image else (DASH, math.nan)
+            truth = data.gold_labels.get(image, DASH) if image else DASH
+            caption = f"pipeline: {label} ({_number(confidence, 2)}) \u00b7 gold: {truth}"
+        name = f"sample-{position:02d}.png"
+        try:
+            (out_dir / name).write_bytes(_sample_png(encoded, gold, result, data.labels))
+        except (OSError, ValueError) as error:
+            figures.append(f"<figure><figcaption>{_e(key)}: could not be drawn ({_e(error)})</figcaption></figure>")
+            continue
+        figures.append(
+            f'<figure><img src="{name}" alt="{_e(key)}"><figcaption><code>{_e(image or key)}</code><br>'
+            f"{_e(caption)}</figcaption></figure>"
+        )
+    if not figures:
+        return '<h2>4. Sample images</h2><p class="muted">No sample images were given.</p>'
+    more = len(inputs.sample_images) - MAX_SAMPLES
+    note = f'<p class="muted">{more} more sample images not shown.</p>' if more > 0 else ""
+    return f'<h2>4. Sample images</h2><div class="samples">{"".join(figures)}</div>{note}'
+
+
+def write_report(inputs: ReportInputs, out_dir: Path) -> Path:
+    """Write ``report.html``, its PNG figures and ``summary.json`` into ``out_dir`` (created); returns the HTML path."""
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    analysis = _analyse(inputs)
+    summary = analysis.summary
+    quality = _quality_figure(summary, out_dir / "quality.png")
+    confusion = _confusion_figure(analysis.confusions, out_dir / "confusion.png")
+    skill, x_name = _skill_figure(summary, out_dir / "skill.png")
+    timeline = _timeline_figure(analysis.data.timeline, out_dir / "timeline.png")
+    confusion_text = (
+        "<p>Rows are the gold class, columns the method's; colour is the share of the gold row, numbers are counts."
+        + (
+            " Boxes are matched one-to-one whatever their class; unmatched gold boxes fall in <em>(missed)</em>, "
+            f"unmatched consolidated boxes in <em>(no object)</em>, coloured by their share of the column (IoU "
+            f"\u2265 {MATCH_IOU:g}).</p>"
+            if inputs.task_type == BOUNDING_BOX
+            else "</p>"
+        )
+    )
+    title = f"truthflow report \u2014 {inputs.dataset}" if inputs.dataset else "truthflow report"
+    body = [
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="muted">Labeling job {_e(inputs.job_id or DASH)} \u00b7 execution '
+        f"{_e(inputs.execution_name or DASH)} ({_e(inputs.execution_status or 'unknown')})</p>",
+        _header_html(inputs, summary),
+        _quality_html(summary, quality),
+        "<h2>2. Confusion matrices</h2>" + confusion_text + _figure_html(confusion, "confusion matrices"),
+        _skill_html(summary, skill, x_name),
+        _samples_html(analysis, inputs, out_dir),
+        _timeline_html(analysis.data.timeline, timeline),
+        f'<p class="muted">Report written in {time.perf_counter() - started:.2f} s.</p>',
+    ]
+    document = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{_e(title)}</title>'
+        f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    path = out_dir / "report.html"
+    path.write_text(document, encoding="utf-8")
+    return path

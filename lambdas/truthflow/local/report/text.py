@@ -1,0 +1,58 @@
+"""How the report words its numbers: the methods' display names, number formatting, and the terminal summary."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from truthflow.local.report.analysis import IOU_THRESHOLDS, MAJORITY, PIPELINE, WORKER_BEST, WORKER_MEAN
+from truthflow.local.report.inputs import BOUNDING_BOX, IMAGE_CLASSIFICATION
+
+DASH = "\u2013"  # shown where a figure is not available
+
+# The display names of the summary's methods, per task.
+_METHOD_NAMES = {
+    IMAGE_CLASSIFICATION: {
+        PIPELINE: "Dawid-Skene (pipeline)",
+        MAJORITY: "Majority vote",
+        WORKER_MEAN: "Single worker (mean)",
+        WORKER_BEST: "Best single worker",
+    },
+    BOUNDING_BOX: {
+        PIPELINE: "Consolidated (pipeline)",
+        MAJORITY: "Naive majority (median edges)",
+        WORKER_MEAN: "Single worker (mean)",
+        WORKER_BEST: "Best single worker",
+    },
+}
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return DASH if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def format_summary(summary: Mapping[str, Any]) -> list[str]:
+    """A few lines for the terminal: label quality of the pipeline against the baselines, and skill recovery."""
+    lines = [
+        f"{summary['dataset'] or summary['task_type']}: {summary['n_images']} images, {summary['n_workers']} workers, "
+        f"{summary['n_answers']} answers; {summary['n_scored_images']} images scored against gold"
+    ]
+    names = _METHOD_NAMES[summary["task_type"]]
+    if summary["accuracy"] is not None:
+        accuracy = summary["accuracy"]
+        lines.append(
+            "accuracy: " + ", ".join(f"{names[m]} {_number(accuracy[m])}" for m in (PIPELINE, MAJORITY, WORKER_MEAN))
+        )
+    if summary["detection"] is not None:
+        for threshold in IOU_THRESHOLDS:
+            block = summary["detection"][f"{threshold:g}"]
+            lines.append(
+                f"F1 at IoU \u2265 {threshold:g}: "
+                + ", ".join(
+                    f"{names[m]} {_number((block[m] or {}).get('f1'))}" for m in (PIPELINE, MAJORITY, WORKER_MEAN)
+                )
+            )
+    if summary["skill_mean_abs_error"] is not None:
+        lines.append(f"worker accuracy estimates: mean |estimated - true| = {summary['skill_mean_abs_error']:.3f}")
+    return lines
