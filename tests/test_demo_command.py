@@ -44,3 +44,11 @@ def test_demo_replays_real_crowd_boxes(tmp_path, capsys):
 def test_demo_refuses_an_unknown_worker_kind(tmp_path, capsys):
     assert main(["demo", "--workers", "careful=2,lazy=1", "--out", str(tmp_path)]) == 2
     assert "--workers: 'lazy=1' is not <kind>=<count>" in capsys.readouterr().err
+
+
+def test_a_second_demo_run_replaces_the_first_runs_outputs(tmp_path, capsys):
+    arguments = ["demo", "--images", "6", "--workers", "careful=3", "--workers-per-object", "3", "--out", str(tmp_path)]
+    assert main(arguments) == 0
+    assert main([*arguments[:-2], "--seed", "1", "--out", str(tmp_path)]) == 0
+    labeling = tmp_path / "s3" / "truthflow-data" / "jobs" / "pens-v1" / "labeling"
+    assert len(list(labeling.iterdir())) == 1  # only the latest run's labeling job

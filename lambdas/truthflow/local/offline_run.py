@@ -4,6 +4,7 @@ the embedded AWS, a simulated (or replayed) Ground Truth workforce, and a report
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -127,6 +128,8 @@ def run_offline(options: DemoOptions, *, progress: Callable[[str], None] = print
         description = aws.wait(execution_arn, on_event=printer)
         timeline = printer.timeline
         outputs = options.out / "s3" / aws.resources.data_bucket
+        # A previous run's copy would mix its labeling folders with this run's.
+        shutil.rmtree(outputs, ignore_errors=True)
         _download(aws.resources.data_bucket, f"jobs/{job.job_id}/", outputs)
         quality = _read_json(outputs / "jobs" / job.job_id / "dataset" / "quality.json")
         consolidated = _consolidated(outputs / "jobs" / job.job_id / "dataset" / "consolidated.manifest")
