@@ -358,3 +358,25 @@ def test_detection_score_ratios() -> None:
     assert (result.precision, result.recall) == pytest.approx((0.75, 0.5))
     assert result.f1 == pytest.approx(2 * 3 / 10)
     assert DetectionScore(0.5, 0, 0, 0).f1 == 1.0
+
+
+def test_carried_label_counts_decide_a_disputed_box_label_and_this_inputs_counts_come_back():
+    # Two workers box the same object and disagree on its label; earlier batches say "good" is right, "bad" is not.
+    box = (10.0, 10.0, 40.0, 20.0)
+    images = [
+        ImageAnswers(
+            image="im",
+            width=100,
+            height=100,
+            answers=(
+                WorkerAnswer("bad", (Box("pen", *box),)),
+                WorkerAnswer("good", (Box("pencil", *box),)),
+            ),
+        )
+    ]
+    labels = ["pen", "pencil"]
+    carried = {"good": np.array([[40.0, 0.0], [0.0, 40.0]]), "bad": np.array([[5.0, 35.0], [35.0, 5.0]])}
+    result = consolidate_boxes(images, label_set=labels, prior_label_counts=carried)
+    assert [b.label for b in result.boxes["im"]] == ["pencil"]
+    assert set(result.label_counts) == {"good", "bad"}
+    assert all(counts.sum() == pytest.approx(1.0) for counts in result.label_counts.values())

@@ -183,7 +183,7 @@ def _describe_labeling_job(label_config_uri: str) -> dict[str, Any]:
     }
 
 
-def test_worker_skill_carries_across_batches_in_dynamodb(s3, load_handler, lambda_context, monkeypatch):
+def make_stats_table() -> Any:
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     dynamodb.create_table(
         TableName="worker-stats",
@@ -194,6 +194,11 @@ def test_worker_skill_carries_across_batches_in_dynamodb(s3, load_handler, lambd
         ],
         BillingMode="PAY_PER_REQUEST",
     )
+    return dynamodb
+
+
+def test_worker_skill_carries_across_batches_in_dynamodb(s3, load_handler, lambda_context, monkeypatch):
+    dynamodb = make_stats_table()
     monkeypatch.setenv("WORKER_STATS_TABLE", "worker-stats")
     handler = load_handler("annotation_consolidation")
     # Batch 1: "good" agrees with two others on 30 objects; "bad" always says the opposite.
@@ -213,6 +218,27 @@ def test_worker_skill_carries_across_batches_in_dynamodb(s3, load_handler, lambd
     again = dynamodb.get_item(TableName="worker-stats", Key={"job": {"S": "pens-v1"}, "worker": {"S": "good"}})
     total = sum(float(value["N"]) for key, value in again["Item"].items() if key.startswith("["))
     assert total == pytest.approx(31, abs=1e-3)
+
+
+def test_box_label_skill_carries_across_batches_in_dynamodb(s3, load_handler, lambda_context, monkeypatch):
+    make_stats_table()
+    monkeypatch.setenv("WORKER_STATS_TABLE", "worker-stats")
+    handler = load_handler("annotation_consolidation")
+    # Batch 1: "good" labels like two others; "bad" calls every pen a pencil and every pencil a pen.
+    first = []
+    for index in range(20):
+        truth, wrong = ("pen", "pencil") if index % 2 else ("pencil", "pen")
+        box = (truth, 100, 100, 50, 20)
+        answers = [box_answer(w, [box]) for w in ("good", "a", "b")] + [box_answer("bad", [(wrong, *box[1:])])]
+        first.append(data_object(str(index), answers))
+    put_payload(s3, first)
+    handler.lambda_handler(request(["pen", "pencil"]), lambda_context)
+    # Batch 2: only "good" and "bad" box the object, with different labels: the carried skill decides.
+    put_payload(s3, [data_object("100", [box_answer("bad", [("pen", 100, 100, 50, 20)]),
+                                         box_answer("good", [("pencil", 100, 100, 50, 20)])])])  # fmt: skip
+    response = handler.lambda_handler(request(["pen", "pencil"]), lambda_context)
+    annotations = response[0]["consolidatedAnnotation"]["content"]["pens-v1"]["annotations"]
+    assert [a["class_id"] for a in annotations] == [1]
 
 
 json_values = st.recursive(

@@ -70,8 +70,8 @@ class ParsedBatch:
 
     @property
     def workers(self) -> list[str]:
-        """Workers with a usable classification answer, in order of first appearance."""
-        return list(dict.fromkeys(worker for obj in self.objects for worker in obj.labels))
+        """Workers with a usable answer (a label, or boxes), in order of first appearance."""
+        return list(dict.fromkeys(worker for obj in self.objects for worker in [*obj.labels, *obj.boxes]))
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,8 @@ def consolidate_batch(
     job_name: str,
     prior_counts: FloatArray | None = None,
 ) -> BatchResult:
-    """Consolidate a parsed batch. ``prior_counts`` (len(batch.workers), K, K) carries worker skill (classes)."""
+    """Consolidate a parsed batch. ``prior_counts`` (len(batch.workers), K, K): label confusion counts carried from
+    earlier batches (the class answered for classification, the box label for boxes)."""
     creation_date = format_creation_date()
     problems = list(batch.problems)
     contents: dict[str, dict[str, Any]] = {}
@@ -204,7 +205,14 @@ def consolidate_batch(
             )
             for obj, (width, height) in sized
         ]
-        consolidation = consolidate_boxes(images, label_set=labels)
+        carried = None
+        if prior_counts is not None:
+            carried = {worker: prior_counts[row] for row, worker in enumerate(batch.workers)}
+        consolidation = consolidate_boxes(images, label_set=labels, prior_label_counts=carried)
+        workers = [worker for worker in batch.workers if worker in consolidation.label_counts]
+        worker_counts = np.array([consolidation.label_counts[worker] for worker in workers]).reshape(
+            len(workers), len(labels), len(labels)
+        )
         for rejected in consolidation.rejected:
             problems.append(Problem(rejected.image, rejected.worker, rejected.reason))
         for obj, (width, height) in sized:
