@@ -14,12 +14,12 @@ from numpy.typing import NDArray
 from truthflow.consolidation.box_metrics import DetectionScore, match_boxes
 from truthflow.consolidation.boxes import Box, ImageAnswers, WorkerAnswer, consolidate_boxes
 from truthflow.consolidation.labels import consolidate_labels
+from truthflow.groundtruth.output_manifest import LabeledBox
 from truthflow.local.report.inputs import (
     FAILED_STATUSES,
     IMAGE_CLASSIFICATION,
     ReportInputs,
     StateSpan,
-    _Box,
     _Data,
     _normalise,
 )
@@ -125,11 +125,11 @@ def _analyse_classification(data: _Data) -> tuple[dict[str, Any], list[_Confusio
     return accuracy, confusions, per_worker
 
 
-def _box_array(boxes: Sequence[_Box]) -> FloatArray:
+def _box_array(boxes: Sequence[LabeledBox]) -> FloatArray:
     return np.array([[box.left, box.top, box.width, box.height] for box in boxes], dtype=np.float64).reshape(-1, 4)
 
 
-def _class_aware_score(predicted: Sequence[_Box], gold: Sequence[_Box], threshold: float) -> DetectionScore:
+def _class_aware_score(predicted: Sequence[LabeledBox], gold: Sequence[LabeledBox], threshold: float) -> DetectionScore:
     """Counts for one image where a prediction matches only a gold box of its own label."""
     matched = 0
     for label in {box.label for box in predicted} & {box.label for box in gold}:
@@ -157,7 +157,7 @@ def _total(scores: Iterable[DetectionScore], threshold: float) -> DetectionScore
     return total
 
 
-def _naive_majority(data: _Data) -> dict[str, list[_Box]]:
+def _naive_majority(data: _Data) -> dict[str, list[LabeledBox]]:
     """Consolidation without worker skill: at-least-half quorum on the same clusters, per-edge median boxes."""
     images = [
         ImageAnswers(
@@ -176,7 +176,7 @@ def _naive_majority(data: _Data) -> dict[str, list[_Box]]:
         return {}
     result = consolidate_boxes(images, label_set=data.labels, coordinates="median")
     return {
-        image: [_Box(b.label, b.left, b.top, b.width, b.height, b.confidence) for b in boxes]
+        image: [LabeledBox(b.label, b.left, b.top, b.width, b.height, b.confidence) for b in boxes]
         for image, boxes in result.boxes.items()
     }
 

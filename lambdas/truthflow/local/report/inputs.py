@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NotRequired, TypedDict
 
+from truthflow.groundtruth.output_manifest import LabeledBox
+
 TaskType = Literal["bounding-box", "image-classification"]
 BOUNDING_BOX: TaskType = "bounding-box"
 IMAGE_CLASSIFICATION: TaskType = "image-classification"
@@ -100,18 +102,6 @@ class ReportInputs:
 
 
 @dataclass(frozen=True)
-class _Box:
-    """A box as drawn and scored here; satisfies the ``BoxLike`` protocol of ``render_boxes_png``."""
-
-    label: str
-    left: float
-    top: float
-    width: float
-    height: float
-    confidence: float | None = None
-
-
-@dataclass(frozen=True)
 class _Data:
     """The inputs checked and typed per task; ``images`` and ``workers`` in order of first appearance."""
 
@@ -123,19 +113,19 @@ class _Data:
     gold_labels: dict[str, str]
     answer_labels: dict[str, dict[str, str]]
     result_labels: dict[str, tuple[str, float]]
-    gold_boxes: dict[str, list[_Box]]
-    answer_boxes: dict[str, dict[str, list[_Box]]]
-    result_boxes: dict[str, list[_Box]]
+    gold_boxes: dict[str, list[LabeledBox]]
+    answer_boxes: dict[str, dict[str, list[LabeledBox]]]
+    result_boxes: dict[str, list[LabeledBox]]
     n_answers: int
     timeline: list[StateSpan]
 
 
-def _as_box(value: object, where: str) -> _Box:
+def _as_box(value: object, where: str) -> LabeledBox:
     if not isinstance(value, Mapping):
         raise ValueError(f"{where}: a box must be an object with label, left, top, width, height; got {value!r}")
     try:
         confidence = value.get("confidence")
-        return _Box(
+        return LabeledBox(
             str(value["label"]),
             float(value["left"]),
             float(value["top"]),
@@ -147,7 +137,7 @@ def _as_box(value: object, where: str) -> _Box:
         raise ValueError(f"{where}: a box needs label and numeric left, top, width, height; got {value!r}") from error
 
 
-def _as_boxes(value: object, where: str) -> list[_Box]:
+def _as_boxes(value: object, where: str) -> list[LabeledBox]:
     if not isinstance(value, list):
         raise ValueError(f"{where}: a bounding-box report needs a list of boxes, got {type(value).__name__}")
     return [_as_box(box, where) for box in value]
@@ -192,9 +182,9 @@ def _normalise(inputs: ReportInputs) -> _Data:
     gold_labels: dict[str, str] = {}
     answer_labels: dict[str, dict[str, str]] = {}
     result_labels: dict[str, tuple[str, float]] = {}
-    gold_boxes: dict[str, list[_Box]] = {}
-    answer_boxes: dict[str, dict[str, list[_Box]]] = {}
-    result_boxes: dict[str, list[_Box]] = {}
+    gold_boxes: dict[str, list[LabeledBox]] = {}
+    answer_boxes: dict[str, dict[str, list[LabeledBox]]] = {}
+    result_boxes: dict[str, list[LabeledBox]] = {}
     seen: list[str] = []
     if inputs.task_type == IMAGE_CLASSIFICATION:
         gold_labels = {image: _as_label(value, f"gold[{image!r}]") for image, value in inputs.gold.items()}
@@ -216,7 +206,7 @@ def _normalise(inputs: ReportInputs) -> _Data:
         result_boxes = {
             image: _as_boxes(value, f"consolidated[{image!r}]") for image, value in inputs.consolidated.items()
         }
-        groups: Iterable[list[_Box]] = [
+        groups: Iterable[list[LabeledBox]] = [
             *gold_boxes.values(),
             *(boxes for row in answer_boxes.values() for boxes in row.values()),
             *result_boxes.values(),

@@ -8,7 +8,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from truthflow.local.report.inputs import _Box
+from truthflow.groundtruth.output_manifest import LabeledBox
 from truthflow.training_data.visualize import render_boxes_png
 
 if TYPE_CHECKING:
@@ -36,7 +36,9 @@ def _png_bytes(image: PILImage.Image) -> bytes:
     return buffer.getvalue()
 
 
-def _sample_png(encoded: bytes, gold: Sequence[_Box], result: Sequence[_Box], labels: Sequence[str]) -> bytes:
+def _sample_png(
+    encoded: bytes, gold: Sequence[LabeledBox], result: Sequence[LabeledBox], labels: Sequence[str]
+) -> bytes:
     """A thumbnail (longest side at most THUMBNAIL_SIDE) with consolidated boxes solid (2 px, class colour, label
     and confidence) and gold boxes dashed on top (1 px), so a gold box under a consolidated one still shows."""
     from PIL import Image, ImageDraw
@@ -48,7 +50,8 @@ def _sample_png(encoded: bytes, gold: Sequence[_Box], result: Sequence[_Box], la
         size = (max(1, round(canvas.width * scale)), max(1, round(canvas.height * scale)))
         canvas = canvas.resize(size, Image.Resampling.LANCZOS)
     scaled = [
-        _Box(b.label, b.left * scale, b.top * scale, b.width * scale, b.height * scale, b.confidence) for b in result
+        LabeledBox(b.label, b.left * scale, b.top * scale, b.width * scale, b.height * scale, b.confidence)
+        for b in result
     ]
     with Image.open(io.BytesIO(render_boxes_png(canvas, scaled, class_names=labels, line_width=2))) as rendered:
         canvas = rendered.convert("RGB")
