@@ -146,3 +146,10 @@ class ConcurrentS3Destination(_TextWriting):
     def _raise_failed_upload(self) -> None:
         if self._error is not None:
             raise self._error
+
+
+def read_prefix_bytes(client: Any, uri: str, n_bytes: int) -> bytes:
+    """The first ``n_bytes`` of an object (all of it when shorter), with one ranged GET."""
+    bucket, key = parse_s3_uri(uri)
+    body: bytes = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{n_bytes - 1}")["Body"].read()
+    return body
