@@ -9,8 +9,9 @@ for the duration of a ``with EmbeddedAws(...)`` block (moto is pinned for that r
   manifest line, a workforce answering each task, worker responses and consolidation requests written where Ground
   Truth writes them, our ACS Lambda called per batch, the output manifest and the label counters;
 * ``.sync`` for SageMaker labeling and training jobs (polling Describe*, failing the task on Failed/Stopped);
-* training and hosting outcomes set by an :class:`EmulatorScenario` (no model is trained: the emulated training
-  job reports the scenario's validation metric), and Wait states that do not sleep.
+* SageMaker training and batch transform jobs (:mod:`truthflow.local.emulated_sagemaker`): image classification is
+  trained for real on the training manifests, object detection is a simulated detector with stated skill;
+* hosting outcomes and job failures set by an :class:`EmulatorScenario`, and Wait states that do not sleep.
 
 What moto does not deliver, the caller does: S3 -> EventBridge -> starter Lambda is replaced by calling the starter
 handler with the same event (:meth:`EmbeddedAws.upload_job_event`).
@@ -36,6 +37,8 @@ from unittest import mock
 import boto3
 
 from truthflow.aws.s3 import iter_lines, parse_s3_uri, read_json, read_text, s3_uri, write_json, write_text
+from truthflow.local.emulated_models import DetectorSkill
+from truthflow.local.emulated_sagemaker import SageMakerJobs
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -46,6 +49,7 @@ HANDLERS = {
     "ConsolidateJobFunctionName": "reconsolidate",
     "BuildTrainingDataFunctionName": "build_training_data",
     "CheckModelQualityFunctionName": "check_model_quality",
+    "RouteMachineLabelsFunctionName": "route_machine_labels",
     "PreLabelingFunctionName": "pre_labeling",
     "AnnotationConsolidationFunctionName": "annotation_consolidation",
     "StartRunFunctionName": "start_run",
@@ -63,9 +67,15 @@ class EmulatorScenario:
 
     labeling_status: str = "Completed"
     training_status: str = "Completed"
+    transform_status: str = "Completed"
     endpoint_status: str = "InService"
-    validation_metric: float = 0.78
+    # The final metric training jobs report; None: measured (image classification is trained for real) or, for the
+    # simulated detector, SIMULATED_DETECTOR_MAP.
+    validation_metric: float | None = None
     failure_reason: str = "emulated failure (EmulatorScenario)"
+    detector_skill: DetectorSkill = field(default_factory=DetectorSkill)
+    # Labeling jobs (by creation order, 1-based) that end with labeling_status; empty = every job.
+    labeling_status_jobs: tuple[int, ...] = ()
 
 
 @dataclass
@@ -90,7 +100,8 @@ class GroundTruthEmulator:
         name = request["LabelingJobName"]
         record = LabelingJobRecord(request=request)
         self.jobs[name] = record  # registered first: the ACS Lambda describes the job while it runs
-        if self.scenario.labeling_status != "Completed":
+        affected = not self.scenario.labeling_status_jobs or len(self.jobs) in self.scenario.labeling_status_jobs
+        if self.scenario.labeling_status != "Completed" and affected:
             record.status, record.failure_reason = self.scenario.labeling_status, self.scenario.failure_reason
         else:
             self._label(name, record)
@@ -230,9 +241,22 @@ class Resources:
 class EmbeddedAws:
     """``with EmbeddedAws(workforce) as aws:`` — an account with the stacks' resources and our handlers wired in."""
 
-    def __init__(self, workforce: Workforce, scenario: EmulatorScenario | None = None) -> None:
+    def __init__(
+        self,
+        workforce: Workforce,
+        scenario: EmulatorScenario | None = None,
+        *,
+        gold_boxes: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+        seed: int = 0,
+    ) -> None:
         self.scenario = scenario or EmulatorScenario()
         self.ground_truth = GroundTruthEmulator(workforce, self.scenario)
+        self.sagemaker_jobs = SageMakerJobs(
+            validation_metric=self.scenario.validation_metric,
+            detector_skill=self.scenario.detector_skill,
+            gold_boxes=dict(gold_boxes or {}),
+            seed=seed,
+        )
         self.resources = Resources()
         self._stack = ExitStack()
         self._handlers: dict[str, Any] = {}
@@ -271,6 +295,7 @@ class EmbeddedAws:
         from moto.awslambda_simple.models import LambdaSimpleBackend
         from moto.sagemaker.models import SageMakerModelBackend
         from moto.sagemaker.responses import SageMakerResponse
+        from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
         from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
             state_task_service_unsupported as unsupported,
         )
@@ -314,8 +339,16 @@ class EmbeddedAws:
         original_describe_training = SageMakerModelBackend.describe_training_job
         original_describe_endpoint = SageMakerModelBackend.describe_endpoint
 
+        original_describe_transform = SageMakerModelBackend.describe_transform_job
+
         def describe_training_job(backend: Any, name: str) -> dict[str, Any]:
             return emulator._training_outcome(original_describe_training(backend, name))
+
+        def describe_transform_job(backend: Any, transform_job_name: str) -> dict[str, Any]:
+            def container(model: str) -> dict[str, Any]:
+                return dict(backend.describe_model(model).primary_container)
+
+            return emulator._transform_outcome(original_describe_transform(backend, transform_job_name), container)
 
         def describe_endpoint(backend: Any, name: str) -> dict[str, Any]:
             description = dict(original_describe_endpoint(backend, name))
@@ -329,6 +362,7 @@ class EmbeddedAws:
         yield mock.patch.object(SageMakerResponse, "describe_labeling_job", describe_labeling_job, create=True)
         yield mock.patch.object(SageMakerResponse, "update_endpoint", update_endpoint, create=True)
         yield mock.patch.object(SageMakerModelBackend, "describe_training_job", describe_training_job)
+        yield mock.patch.object(SageMakerModelBackend, "describe_transform_job", describe_transform_job)
         yield mock.patch.object(SageMakerModelBackend, "describe_endpoint", describe_endpoint)
         yield mock.patch.object(
             unsupported.StateTaskServiceUnsupported, "_build_sync_resolver", _sagemaker_sync_resolver
@@ -338,6 +372,7 @@ class EmbeddedAws:
         )
         yield mock.patch.object(WaitFunction, "_wait_interval", lambda self, env, wait_seconds: None)
         yield mock.patch.object(unsupported.StateTaskServiceUnsupported, "_from_error", _sagemaker_task_error)
+        yield mock.patch.object(iteration_worker, "CustomErrorName", _iteration_error_name)
 
     def _invoke_handler(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
         name = function_name.split(":function:")[-1].split(":")[0]
@@ -358,31 +393,37 @@ class EmbeddedAws:
 
     def _training_outcome(self, description: dict[str, Any]) -> dict[str, Any]:
         description = dict(description)
-        status = self.scenario.training_status
-        description["TrainingJobStatus"] = status
-        if status == "Completed":
-            description["FinalMetricDataList"] = [
-                {
-                    "MetricName": "validation:mAP",
-                    "Value": self.scenario.validation_metric,
-                    "Timestamp": datetime.now(UTC),
-                },
-                {
-                    "MetricName": "validation:accuracy",
-                    "Value": self.scenario.validation_metric,
-                    "Timestamp": datetime.now(UTC),
-                },
-            ]
-            output = description.get("OutputDataConfig", {}).get("S3OutputPath", "").rstrip("/")
-            description["ModelArtifacts"] = {
-                "S3ModelArtifacts": f"{output}/{description['TrainingJobName']}/output/model.tar.gz"
-            }
-        else:
-            description["FailureReason"] = self.scenario.failure_reason
         missing = _missing_channels(description.get("InputDataConfig") or [])
         if missing:
             description["TrainingJobStatus"] = "Failed"
             description["FailureReason"] = f"input channels not found in S3: {', '.join(missing)}"
+            return description
+        status = self.scenario.training_status
+        description["TrainingJobStatus"] = status
+        if status != "Completed":
+            description["FailureReason"] = self.scenario.failure_reason
+            return description
+        outcome = self.sagemaker_jobs.train(description)
+        now = datetime.now(UTC)
+        description["FinalMetricDataList"] = [
+            {"MetricName": name, "Value": value, "Timestamp": now} for name, value in outcome.metrics.items()
+        ]
+        description["ModelArtifacts"] = {"S3ModelArtifacts": outcome.artifact_uri}
+        return description
+
+    def _transform_outcome(
+        self, description: dict[str, Any], describe_model: Callable[[str], Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        description = dict(description)
+        if self.scenario.transform_status != "Completed":
+            description["TransformJobStatus"] = self.scenario.transform_status
+            description["FailureReason"] = self.scenario.failure_reason
+            return description
+        self.sagemaker_jobs.transform(description, describe_model)
+        failure = self.sagemaker_jobs.transformed.get(str(description["TransformJobName"]))
+        description["TransformJobStatus"] = "Failed" if failure else "Completed"
+        if failure:
+            description["FailureReason"] = failure
         return description
 
     # -- resources ----------------------------------------------------------------------------------------------------
@@ -524,7 +565,8 @@ def _missing_channels(channels: Sequence[Mapping[str, Any]]) -> list[str]:
 def _sagemaker_sync_resolver(
     self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
 ) -> Callable[[], Any]:
-    """``.sync`` for SageMaker labeling and training jobs: describe until terminal, as Step Functions does."""
+    """``.sync`` for SageMaker labeling, training and transform jobs: describe until terminal, as Step Functions
+    does."""
     from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
     from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
         FailureEvent,
@@ -542,6 +584,7 @@ def _sagemaker_sync_resolver(
     kinds = {
         "create_labeling_job": ("LabelingJob", "LabelingJobName"),
         "create_training_job": ("TrainingJob", "TrainingJobName"),
+        "create_transform_job": ("TransformJob", "TransformJobName"),
     }
     if action not in kinds:
         raise RuntimeError(f"Unsupported .sync callback procedure in resource {self.resource.resource_arn}")
@@ -608,6 +651,18 @@ def _sagemaker_task_error(self: Any, env: Any, ex: Exception) -> Any:
             )
         ),
     )
+
+
+def _iteration_error_name(error_name: str) -> Any:
+    """A failed Map iteration fails the Map state with the iteration's error. moto 5.2 wraps every such name as a
+    custom error and refuses the ``States.`` ones (``States.TaskFailed`` of a failed ``.sync`` job), losing the
+    cause; Step Functions passes them on as they are."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+
+    if error_name.startswith("States."):
+        return StatesErrorName.from_name(error_name)
+    return CustomErrorName(error_name=error_name)
 
 
 @contextmanager
