@@ -29,11 +29,12 @@ def _regex(pattern: str) -> RegexAppliesTo:
 REVIEWED_WILDCARDS = [
     (
         "Objects of any job folder: jobs/<id>/ is created by users at run time. Each role gets only the sub-folders "
-        "and files its step reads or writes (job.json, manifests/, labeling/, dataset/, status.json), one bucket.",
+        "and files its step reads or writes (job.json, manifests/, labeling/, dataset/, predictions/, status.json), "
+        "one bucket.",
         [
             _regex(
                 f"Resource::{_BUCKET}\\/jobs\\/\\*"
-                r"(\/(job\.json|status\.json|manifests\/\*|labeling\/\*|dataset\/\*))?"
+                r"(\/(job\.json|status\.json|manifests\/\*|labeling\/\*|dataset\/\*|predictions\/\*))?"
             )
         ],
     ),
@@ -43,12 +44,13 @@ REVIEWED_WILDCARDS = [
         [_regex(f"Resource::{_BUCKET}\\/training\\/\\*")],
     ),
     (
-        "SageMaker labeling jobs, training jobs, models, endpoint configs and endpoints are named per run at run time "
+        "SageMaker labeling, training and transform jobs, models, endpoint configs and endpoints are named per run "
+        "at run time "
         "(from the job id and the execution); the ARN still fixes partition, region, account and resource type.",
         [
             _regex(
                 f"Resource::arn:<AWS::Partition>:sagemaker:{_REGION}:{_ACCOUNT}:"
-                r"(labeling-job|training-job|model|endpoint-config|endpoint)\/\*"
+                r"(labeling-job|training-job|transform-job|model|endpoint-config|endpoint)\/\*"
             )
         ],
     ),
@@ -58,7 +60,7 @@ REVIEWED_WILDCARDS = [
         [
             _regex(
                 f"Resource::arn:<AWS::Partition>:logs:{_REGION}:{_ACCOUNT}:log-group:"
-                r"\/aws\/sagemaker\/(LabelingJobs|TrainingJobs|Endpoints\/\*):\*"
+                r"\/aws\/sagemaker\/(LabelingJobs|TrainingJobs|TransformJobs|Endpoints\/\*):\*"
             )
         ],
     ),

@@ -23,6 +23,8 @@ from stacks.functions import PipelineFunction, list_prefix, read_objects, sagema
 from stacks.labeling import GroundTruthLabeling
 
 DEFINITION = Path(__file__).resolve().parents[1] / "statemachine" / "pipeline.asl.json"
+# SageMaker resources the definition creates with tags.
+TAGGED_RESOURCES = ("labeling-job", "training-job", "transform-job", "model", "endpoint-config", "endpoint")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +87,13 @@ class TrainingPipeline(Construct):
         self.check_quality = function(
             "CheckModelQuality", "check_model_quality", "Compare the final validation metric with the job's threshold"
         )
+        self.route_machine_labels = function(
+            "RouteMachineLabels", "route_machine_labels",
+            "Automated labeling: choose the confidence threshold, keep machine labels above it, route the rest",
+            statements=[read_objects(data, "jobs/*"), list_prefix(data, "jobs/"),
+                        write_objects(data, "jobs/*/dataset/*", "jobs/*/manifests/*")],
+            timeout=Duration.minutes(15), memory_size=3008,
+        )  # fmt: skip
 
         self.sagemaker_role = iam.Role(
             self,
@@ -95,10 +104,12 @@ class TrainingPipeline(Construct):
         for statement in (
             read_objects(data, "jobs/*"),
             list_prefix(data, "jobs/"),
+            # Batch transform jobs of automated labeling write their predictions beside the job.
+            write_objects(data, "jobs/*/predictions/*"),
             read_objects(artifacts, "training/*"),
             write_objects(artifacts, "training/*"),
             list_prefix(artifacts, "training/"),
-            sagemaker_log_groups(stack, "TrainingJobs", "Endpoints/*"),
+            sagemaker_log_groups(stack, "TrainingJobs", "TransformJobs", "Endpoints/*"),
             iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricData"],
                 resources=["*"],
@@ -122,6 +133,7 @@ class TrainingPipeline(Construct):
             "ConsolidateJobFunctionName": self.consolidate,
             "BuildTrainingDataFunctionName": self.build,
             "CheckModelQualityFunctionName": self.check_quality,
+            "RouteMachineLabelsFunctionName": self.route_machine_labels,
             "PreLabelingFunctionName": labeling.pre_labeling,
             "AnnotationConsolidationFunctionName": labeling.annotation_consolidation,
         }
@@ -183,7 +195,7 @@ class TrainingPipeline(Construct):
         def arn(resource: str) -> str:
             return stack.format_arn(service="sagemaker", resource=resource, resource_name="*")
 
-        pipeline_functions = [self.prepare, self.consolidate, self.build, self.check_quality]
+        pipeline_functions = [self.prepare, self.consolidate, self.build, self.check_quality, self.route_machine_labels]
         return [
             iam.PolicyStatement(
                 actions=["lambda:InvokeFunction"], resources=[fn.function.function_arn for fn in pipeline_functions]
@@ -196,6 +208,14 @@ class TrainingPipeline(Construct):
                 actions=["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob"],
                 resources=[arn("training-job")],
             ),
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:CreateTransformJob",
+                    "sagemaker:DescribeTransformJob",
+                    "sagemaker:StopTransformJob",
+                ],
+                resources=[arn("transform-job")],
+            ),
             iam.PolicyStatement(actions=["sagemaker:CreateModel"], resources=[arn("model")]),
             iam.PolicyStatement(actions=["sagemaker:CreateEndpointConfig"], resources=[arn("endpoint-config")]),
             iam.PolicyStatement(
@@ -204,9 +224,7 @@ class TrainingPipeline(Construct):
             ),
             iam.PolicyStatement(
                 actions=["sagemaker:AddTags"],
-                resources=[
-                    arn(kind) for kind in ("labeling-job", "training-job", "model", "endpoint-config", "endpoint")
-                ],
+                resources=[arn(kind) for kind in TAGGED_RESOURCES],
             ),
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
@@ -220,7 +238,7 @@ class TrainingPipeline(Construct):
                     stack.format_arn(
                         service="events", resource="rule", resource_name=f"StepFunctionsGetEventsFor{name}"
                     )
-                    for name in ("SageMakerTrainingJobsRule", "SageMakerLabelingJobsRule")
+                    for name in ("SageMakerTrainingJobsRule", "SageMakerLabelingJobsRule", "SageMakerTransformJobsRule")
                 ],
             ),
             iam.PolicyStatement(actions=["sns:Publish"], resources=[self.topic.topic_arn]),

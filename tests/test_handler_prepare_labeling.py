@@ -39,7 +39,7 @@ OUTPUT_KEYS = {
     "task_time_limit_seconds",
     "task_availability_lifetime_seconds",
     "max_concurrent_task_count",
-    "automated_labeling",
+    "automated",
     "start_at",
     "existing_manifest_uri",
 }
@@ -181,7 +181,7 @@ def test_state_output_holds_the_labeling_settings_as_s3_uris(s3, load_handler, l
         "task_time_limit_seconds": 300,
         "task_availability_lifetime_seconds": 864_000,
         "max_concurrent_task_count": 1_000,
-        "automated_labeling": False,
+        "automated": None,
         "start_at": "label",
         "existing_manifest_uri": None,
     }
@@ -331,3 +331,56 @@ def test_more_images_than_one_labeling_job_takes_is_an_error():
     listing = ((f"jobs/big/images/{i:06d}.jpg", 100) for i in range(100_001))
     with pytest.raises(ImageListingError, match="100,001 images; a labeling job takes at most 100,000"):
         prepare_labeling_input(job, paths=JobPaths("b", "big"), run_id="r", objects=listing)
+
+
+# --- automated labeling ------------------------------------------------------------------------------------------------
+
+
+def test_automated_labeling_labels_a_first_batch_and_plans_the_transform_jobs(s3, load_handler, lambda_context):
+    job = {**load_event("job_bounding_box.json"), "automated_labeling": {"target": 0.6, "initial_fraction": 0.2}}
+    put_job(s3, job)
+    names = [f"img-{index:03d}.{'png' if index % 5 == 0 else 'jpg'}" for index in range(600)]
+    put_many(s3, [f"jobs/{JOB_ID}/images/{name}" for name in names])
+    output = load_handler("prepare_labeling").lambda_handler(event(), lambda_context)
+    assert output["start_at"] == "automated" and output["n_objects"] == 600
+    automated = output["automated"]
+    assert (automated["n_first_batch"], automated["n_calibration"], automated["n_remaining"]) == (120, 60, 480)
+    assert automated["model_name"] == automated["bootstrap_job_name"] == output["labeling_job_name"] + "-boot"
+    assert automated["bootstrap"] is True
+    first = read(s3, f"jobs/{JOB_ID}/manifests/input.manifest").splitlines()
+    assert len(first) == 120 and all(json.loads(line)["truthflow-task"]["labels"] == job["labels"] for line in first)
+    plan = json.loads(read(s3, f"jobs/{JOB_ID}/manifests/automated-labeling-plan.json"))
+    assert {json.loads(line)["source-ref"] for line in first} == set(plan["first_batch"])
+    # Boxes: one transform job per image format, predicting calibration, remaining and the first batch's training
+    # images (where the detector's score threshold is chosen).
+    batches = {batch["content_type"]: batch for batch in automated["transform_batches"]}
+    assert set(batches) == {"image/jpeg", "image/png"}
+    predicted: list[str] = []
+    for batch in batches.values():
+        assert GROUND_TRUTH_NAME.fullmatch(batch["job_name"]) and len(batch["job_name"]) <= 63
+        manifest = json.loads(read(s3, batch["manifest_uri"].removeprefix(f"s3://{DATA_BUCKET}/")))
+        assert manifest[0] == {"prefix": f"s3://{DATA_BUCKET}/jobs/{JOB_ID}/images/"}
+        predicted += manifest[1:]
+        assert batch["n_images"] == len(manifest) - 1
+    assert sorted(predicted) == sorted(names)
+
+
+def test_classification_transform_predicts_calibration_and_remaining_images_only(s3, load_handler, lambda_context):
+    job = {**load_event("job_image_classification.json"), "automated_labeling": True}
+    put_job(s3, job)
+    put_many(s3, [f"jobs/{JOB_ID}/images/{index:04d}.jpg" for index in range(1000)])
+    automated = load_handler("prepare_labeling").lambda_handler(event(), lambda_context)["automated"]
+    # Target 0.95 needs 59 images for a perfect record: twice that, at half the first batch.
+    assert (automated["n_first_batch"], automated["n_calibration"]) == (236, 118)
+    [batch] = automated["transform_batches"]
+    assert batch["content_type"] == "application/x-image" and batch["n_images"] == 118 + 764
+
+
+def test_automated_labeling_of_too_few_images_labels_them_all_with_people(s3, load_handler, lambda_context):
+    put_job(s3, {**load_event("job_bounding_box.json"), "automated_labeling": True})
+    put_many(s3, [f"jobs/{JOB_ID}/images/{index:02d}.jpg" for index in range(80)])
+    output = load_handler("prepare_labeling").lambda_handler(event(), lambda_context)
+    assert output["start_at"] == "label" and output["automated"] is None
+    assert len(read(s3, f"jobs/{JOB_ID}/manifests/input.manifest").splitlines()) == 80
+    plan = json.loads(read(s3, f"jobs/{JOB_ID}/manifests/automated-labeling-plan.json"))
+    assert "all 80 images go to people" in plan["note"]

@@ -28,6 +28,7 @@ HANDLERS = {
     "reconsolidate.handler.lambda_handler",
     "build_training_data.handler.lambda_handler",
     "check_model_quality.handler.lambda_handler",
+    "route_machine_labels.handler.lambda_handler",
     "start_run.handler.lambda_handler",
 }
 # Actions that IAM allows only on Resource "*" (no resource-level permissions).

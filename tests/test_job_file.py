@@ -71,7 +71,7 @@ def test_minimal_bounding_box_file_gets_every_default():
     assert job.task_time_limit_seconds == 300
     assert job.task_availability_lifetime_seconds == 864_000
     assert job.max_concurrent_task_count == 1_000
-    assert job.automated_labeling is False
+    assert job.automated_labeling is None
     assert (job.split.validation_fraction, job.split.seed) == (0.2, 0)
     assert (job.exclusion.min_box_width, job.exclusion.min_box_height, job.exclusion.min_confidence) == (1, 1, 0)
     assert job.training.model_dump() == {
@@ -305,8 +305,9 @@ def test_text_that_is_not_utf8_names_the_file():
     [
         ({"workers_per_object": "3"}, 'workers_per_object: input should be a valid integer (got "3")'),
         ({"workers_per_object": 3.0}, "workers_per_object: input should be a valid integer (got 3.0)"),
-        ({"automated_labeling": "yes"}, 'automated_labeling: input should be a valid boolean (got "yes")'),
-        ({"automated_labeling": True}, "automated_labeling: is not supported by truthflow yet"),
+        ({"automated_labeling": "yes"}, 'automated_labeling: must be true, false or a section such as'),
+        ({"automated_labeling": {"target": 0}}, "automated_labeling.target: must be greater than 0 and at most 1"),
+        ({"automated_labeling": {"model": "a_b"}}, "automated_labeling.model: must be a SageMaker model name"),
         ({"task_type": "bounding-boxes"}, "task_type: input should be 'bounding-box' or 'image-classification'"),
         ({"split": 0.2}, "split: input should be a valid dictionary"),
     ],

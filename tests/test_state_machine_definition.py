@@ -78,7 +78,8 @@ def test_no_s3_path_handed_to_sagemaker_is_an_https_url():
 def test_placeholders_are_the_ones_the_stack_substitutes():
     assert {
         "Partition", "Region", "Account", "PrepareLabelingFunctionName", "ConsolidateJobFunctionName",
-        "BuildTrainingDataFunctionName", "CheckModelQualityFunctionName", "PreLabelingFunctionName",
+        "BuildTrainingDataFunctionName", "CheckModelQualityFunctionName", "RouteMachineLabelsFunctionName",
+        "PreLabelingFunctionName",
         "AnnotationConsolidationFunctionName", "GroundTruthRoleArn", "SageMakerRoleArn", "WorkteamArn",
         "NotificationTopicArn",
     } == PLACEHOLDERS  # fmt: skip

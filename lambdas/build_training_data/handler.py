@@ -11,20 +11,37 @@ The manifest is streamed once through :func:`truthflow.training_data.build_train
 ``num_classes``, ``num_training_samples``, ``label_width``, ...) and ``training``, the settings of
 :func:`truthflow.training_job.training_settings` (output to ``s3://<ARTIFACTS_BUCKET>/training/<job id>/``). An empty
 or malformed manifest, or an empty train split, raises ``ValueError`` naming the manifest.
+
+``"purpose": "bootstrap"`` (automated labeling) builds the bootstrap model's training data instead: ``dataset`` is
+the first batch's consolidated manifest, its calibration images (listed in the plan ``labeling.automated.plan_uri``)
+are left out so that θ is calibrated on images the model never saw, the files go to
+``jobs/<id>/dataset/bootstrap/training/`` and the training job is ``labeling.automated.bootstrap_job_name``.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from truthflow.aws.s3 import ConcurrentS3Destination, S3Destination, iter_lines, parse_s3_uri, read_bytes, s3_uri
+from truthflow.automated_labeling.plan import LabelingPlan
+from truthflow.automated_labeling.run_step import AutomatedState
+from truthflow.aws.s3 import (
+    ConcurrentS3Destination,
+    S3Destination,
+    iter_lines,
+    parse_s3_uri,
+    read_bytes,
+    read_json,
+    s3_uri,
+)
 from truthflow.job_file import JobFile, JobFileError, job_file_key, parse_job_file
 from truthflow.training_data import ConversionSummary, ExclusionRule, ManifestSource, SplitConfig, build_training_data
 from truthflow.training_job import DeploymentDefaults, training_settings
@@ -56,6 +73,7 @@ class Labeling(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     labeling_job_name: str
+    automated: AutomatedState | None = None
 
 
 class BuildTrainingDataRequest(BaseModel):
@@ -65,6 +83,13 @@ class BuildTrainingDataRequest(BaseModel):
     job_id: str
     labeling: Labeling
     dataset: Dataset
+    purpose: Literal["final", "bootstrap"] = "final"
+
+    @model_validator(mode="after")
+    def _bootstrap_needs_a_plan(self) -> BuildTrainingDataRequest:
+        if self.purpose == "bootstrap" and self.labeling.automated is None:
+            raise ValueError("purpose 'bootstrap' needs labeling.automated (the automated-labeling plan)")
+        return self
 
 
 @metrics.log_metrics
@@ -75,9 +100,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     dataset = request.dataset
     manifest_uri = dataset.consolidated_manifest_uri
     job = read_job_file(request.bucket, request.job_id)
-    training = S3Destination(s3, s3_uri(request.bucket, f"jobs/{request.job_id}/dataset/training/"))
+    bootstrap = request.labeling.automated if request.purpose == "bootstrap" else None
+    folder = "dataset/bootstrap/training/" if bootstrap else "dataset/training/"
+    training = S3Destination(s3, s3_uri(request.bucket, f"jobs/{request.job_id}/{folder}"))
+    held_out = set(LabelingPlan.from_dict(read_json(s3, bootstrap.plan_uri)).calibration) if bootstrap else set()
     source = ManifestSource(
-        lambda: iter_lines(s3, manifest_uri),
+        lambda: without_sources(iter_lines(s3, manifest_uri), held_out),
         label_attribute_name=dataset.label_attribute_name,
         class_names=dataset.labels,
     )
@@ -125,12 +153,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "training": training_settings(
             job,
             job_id=request.job_id,
-            job_name=request.labeling.labeling_job_name,
+            job_name=bootstrap.bootstrap_job_name if bootstrap else request.labeling.labeling_job_name,
             num_classes=num_classes,
             num_training_samples=training_samples,
             label_width=summary.lst_label_width,
             region=REGION,
-            output_path_uri=s3_uri(ARTIFACTS_BUCKET, f"training/{request.job_id}/"),
+            output_path_uri=s3_uri(
+                ARTIFACTS_BUCKET, f"training/{request.job_id}/" + ("bootstrap/" if bootstrap else "")
+            ),
             defaults=DEFAULTS,
         ),
     }
@@ -144,6 +174,18 @@ def read_job_file(bucket: str, job_id: str) -> JobFile:
     except s3.exceptions.NoSuchKey:
         raise JobFileError(uri, [("", "not found (the split, exclusion and training settings come from it)")]) from None
     return parse_job_file(text, source=key)
+
+
+def without_sources(lines: Iterable[str], excluded: set[str]) -> Iterator[str]:
+    """Manifest lines whose ``source-ref`` is not in ``excluded`` (all of them when it is empty)."""
+    for line in lines:
+        if excluded and line.strip():
+            try:
+                if json.loads(line).get("source-ref") in excluded:
+                    continue
+            except (json.JSONDecodeError, AttributeError):
+                pass  # the manifest reader reports the line with its number
+        yield line
 
 
 def augmented_manifest_lines(summary: ConversionSummary, split: str) -> int:

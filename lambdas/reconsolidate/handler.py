@@ -11,6 +11,12 @@ Event ``{"bucket", "job_id", "labeling": {...}}`` where ``labeling`` is the outp
   through :func:`truthflow.groundtruth.job_consolidation.normalise_existing_manifest` (labels kept as they are, label
   attribute taken from the file).
 
+* ``start_at`` ``"automated"`` (automated labeling): ``stage`` ``"first-batch"`` consolidates the first labeling
+  job alone into ``jobs/<id>/dataset/first-batch/`` (the human labels that train the bootstrap model and calibrate
+  θ); the final stage consolidates both labeling jobs together (worker skill is fitted over all their answers; the
+  second job is left out when every remaining image was machine-labeled) and appends the accepted machine labels of
+  ``jobs/<id>/dataset/machine-labels.manifest``, so every image of the job is in the manifest once.
+
 Writes ``jobs/<id>/dataset/consolidated.manifest``, ``consolidated.csv`` and ``quality.json`` and returns
 ``{"consolidated_manifest_uri", "table_uri", "quality_uri", "n_objects", "n_consolidated", "n_failed",
 "label_attribute_name", "task_type", "labels"}`` (``s3://`` URIs). Objects without a label are listed in
@@ -19,8 +25,9 @@ Writes ``jobs/<id>/dataset/consolidated.manifest``, ``consolidated.csv`` and ``q
 
 from __future__ import annotations
 
+import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import IO, Any, Literal
@@ -31,11 +38,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from truthflow.aws.s3 import iter_lines, iter_objects, parse_s3_uri, read_text, s3_uri, write_json
+from truthflow.automated_labeling.run_step import AutomatedState
+from truthflow.aws.s3 import iter_lines, iter_objects, parse_s3_uri, read_json, read_text, s3_uri, write_json
 from truthflow.groundtruth.job_consolidation import (
     ConsolidatedDatasetWriter,
     DatasetQuality,
     WorkerResponseFile,
+    add_machine_labels,
+    combine_labeling_jobs,
     consolidate_job,
     latest_worker_responses,
     normalise_existing_manifest,
@@ -66,14 +76,17 @@ class LabelingStage(BaseModel):
     labels: list[str] = []
     input_manifest_uri: str | None = None
     output_path_uri: str | None = None
-    start_at: Literal["label", "consolidate"] = "label"
+    start_at: Literal["label", "consolidate", "automated"] = "label"
     existing_manifest_uri: str | None = None
+    automated: AutomatedState | None = None
 
     @model_validator(mode="after")
     def _inputs_for_start(self) -> LabelingStage:
         if self.start_at == "consolidate" and not self.existing_manifest_uri:
             raise ValueError("start_at 'consolidate' needs existing_manifest_uri (an output manifest)")
-        if self.start_at == "label":
+        if self.start_at == "automated" and self.automated is None:
+            raise ValueError("start_at 'automated' needs the automated-labeling settings")
+        if self.start_at in ("label", "automated"):
             missing = [name for name in ("input_manifest_uri", "output_path_uri", "labels") if not getattr(self, name)]
             if missing:
                 raise ValueError(f"start_at 'label' needs {', '.join(missing)}")
@@ -90,6 +103,7 @@ class ReconsolidateRequest(BaseModel):
     bucket: str
     job_id: str
     labeling: LabelingStage
+    stage: Literal["whole-job", "first-batch"] = "whole-job"
 
 
 @metrics.log_metrics
@@ -98,7 +112,8 @@ class ReconsolidateRequest(BaseModel):
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = ReconsolidateRequest.model_validate(event)
     labeling = request.labeling
-    dataset_prefix = f"jobs/{request.job_id}/dataset/"
+    first_batch = request.stage == "first-batch"
+    dataset_prefix = f"jobs/{request.job_id}/dataset/" + ("first-batch/" if first_batch else "")
     manifest_uri = s3_uri(request.bucket, dataset_prefix + "consolidated.manifest")
     table_uri = s3_uri(request.bucket, dataset_prefix + "consolidated.csv")
     quality_uri = s3_uri(request.bucket, dataset_prefix + "quality.json")
@@ -107,6 +122,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         writer = ConsolidatedDatasetWriter(manifest, table)
         if labeling.start_at == "consolidate":
             quality = normalise_manifest(labeling, writer)
+        elif labeling.start_at == "automated" and not first_batch:
+            quality = consolidate_automated_run(request, writer)
         else:
             quality = consolidate_from_worker_responses(labeling, writer)
         upload(manifest, manifest_uri, "application/jsonlines")
@@ -138,20 +155,62 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     }
 
 
-def consolidate_from_worker_responses(labeling: LabelingStage, writer: ConsolidatedDatasetWriter) -> DatasetQuality:
-    assert labeling.output_path_uri is not None and labeling.input_manifest_uri is not None  # checked by the model
-    bucket, prefix = parse_s3_uri(worker_response_prefix(labeling.output_path_uri, labeling.labeling_job_name))
+def read_worker_responses(output_path_uri: str, labeling_job_name: str) -> dict[str, list[WorkerResponseFile]]:
+    """The latest worker-response files of every object of one labeling job, read concurrently."""
+    bucket, prefix = parse_s3_uri(worker_response_prefix(output_path_uri, labeling_job_name))
     chosen = latest_worker_responses(key for key, _ in iter_objects(s3, bucket, prefix))
     keys = [key for object_keys in chosen.values() for key in object_keys]
     with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
         texts = dict(zip(keys, pool.map(lambda key: read_text(s3, s3_uri(bucket, key)), keys), strict=True))
-    responses = {
-        object_id: [WorkerResponseFile(key, texts[key]) for key in found] for object_id, found in chosen.items()
-    }
-    logger.info("worker responses read", extra={"objects": len(responses), "files": len(keys)})
+    logger.info("worker responses read", extra={"job": labeling_job_name, "objects": len(chosen), "files": len(keys)})
+    return {object_id: [WorkerResponseFile(key, texts[key]) for key in found] for object_id, found in chosen.items()}
+
+
+def consolidate_automated_run(request: ReconsolidateRequest, writer: ConsolidatedDatasetWriter) -> DatasetQuality:
+    """Both labeling jobs consolidated together, then the accepted machine labels (see the module docstring)."""
+    labeling = request.labeling
+    assert labeling.output_path_uri is not None and labeling.input_manifest_uri is not None  # checked by the model
+    assert labeling.automated is not None
+    job_prefix = s3_uri(request.bucket, f"jobs/{request.job_id}/")
+    routing = read_json(s3, job_prefix + "dataset/automated-labeling.json")
+    jobs = [(list(iter_lines(s3, labeling.input_manifest_uri)), labeling.labeling_job_name)]
+    if routing.get("for_people"):
+        jobs.append(
+            (
+                list(iter_lines(s3, job_prefix + "manifests/remaining.manifest")),
+                labeling.automated.second_labeling_job_name,
+            )
+        )
+    lines, responses = combine_labeling_jobs(
+        [(job_lines, read_worker_responses(labeling.output_path_uri, name)) for job_lines, name in jobs]
+    )
+    quality = run_consolidation(labeling, lines, responses, writer)
+    human = {json.loads(line).get("source-ref") for line in lines}
+    add_machine_labels(
+        iter_lines(s3, job_prefix + "dataset/machine-labels.manifest"),
+        writer=writer,
+        quality=quality,
+        labels=labeling.labels,
+        skip_sources=(source for source in human if isinstance(source, str)),
+    )
+    return quality
+
+
+def consolidate_from_worker_responses(labeling: LabelingStage, writer: ConsolidatedDatasetWriter) -> DatasetQuality:
+    assert labeling.output_path_uri is not None and labeling.input_manifest_uri is not None  # checked by the model
+    responses = read_worker_responses(labeling.output_path_uri, labeling.labeling_job_name)
+    return run_consolidation(labeling, iter_lines(s3, labeling.input_manifest_uri), responses, writer)
+
+
+def run_consolidation(
+    labeling: LabelingStage,
+    lines: Iterable[str | bytes],
+    responses: Mapping[str, Sequence[WorkerResponseFile]],
+    writer: ConsolidatedDatasetWriter,
+) -> DatasetQuality:
     try:
         return consolidate_job(
-            iter_lines(s3, labeling.input_manifest_uri),
+            lines,
             responses,
             labels=labeling.labels,
             label_attribute_name=labeling.label_attribute_name,

@@ -73,6 +73,7 @@ def _demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         out=args.out,
         max_items=args.max_items,
+        automated_labeling=args.automated_labeling,
     )
     outcome = run_offline(options)
     print_outcome(outcome)
@@ -118,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--workers-per-object", type=int, default=5, help="workers who label each image (default 5)")
     demo.add_argument("--max-items", type=int, default=200, help="items replayed from a data set folder (default 200)")
+    demo.add_argument(
+        "--automated-labeling",
+        action="store_true",
+        help="people label a first batch, a model labels the images it is sure of, people the rest",
+    )
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", type=Path, default=Path("demo-output"), help="report and outputs (default demo-output)")
     demo.set_defaults(run=_demo)

@@ -33,11 +33,18 @@ Fields (limits marked [API] are CreateLabelingJob's / CreateTrainingJob's, from 
 ``max_concurrent_task_count`` = 1000
     Images out with workers at the same time, 1-5,000 [API ``MaxConcurrentTaskCount``: default 1,000, more only
     after asking AWS Support].
-``automated_labeling`` = false (``true`` is refused for now)
-    Ground Truth's active learning (``LabelingJobAlgorithmsConfig``). Only built-in task types have it [API]: both
-    of ours are built-in types, but it runs with AWS's built-in pre/post-labeling functions rather than ours (so no
-    Dawid-Skene and no worker skill), and it needs at least 1,250 images [DG ``sms-automated-labeling``]. Until the
-    pipeline offers it, ``true`` is an error rather than silently ignored.
+``automated_labeling`` (optional): ``true``, ``false`` or a section (``true`` = the section with its defaults)
+    People label a random first share of the images, a model (a bootstrap model trained on it, or ``model``)
+    labels the rest where its confidence is at least θ, and people label only what is left
+    (:mod:`truthflow.automated_labeling`).
+    ``target`` = 0.95 (classification: accuracy) or 0.6 (boxes: mean IoU per image, missed and extra boxes count 0):
+    the quality of accepted machine labels against the human labels, 0-1; ``initial_fraction`` = 0.1 (0-1, the first
+    batch is also at least 100 images and large enough to calibrate the target); ``calibration_fraction`` = 0.5
+    (share of the first batch held out to choose θ); ``confidence_level`` = 0.95 (0.5-0.999, of θ's guarantee);
+    ``model`` = null (the name of an existing SageMaker model of this task type and label list, e.g. one a previous
+    run deployed, instead of a bootstrap model); ``instance_type`` = ``"ml.m5.xlarge"`` (the batch transform job;
+    both built-in algorithms predict on CPU); ``price_per_task`` = 0.08 (what one worker labeling one image costs, in
+    USD, for the report's "cost saved"; Ground Truth's per-object fee by default).
 ``split``: ``validation_fraction`` = 0.2 (strictly between 0 and 1), ``seed`` = 0 (>= 0)
     The train/validation split (:mod:`truthflow.training_data.split`). The quality gate needs a validation set,
     hence a fraction above 0.
@@ -334,6 +341,42 @@ TASK_TYPE_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
 }
 
 
+# SageMaker model names [API CreateModel.ModelName]: 1-63 letters, digits and single or repeated inner hyphens.
+_MODEL_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+DEFAULT_TARGETS: Mapping[str, float] = {"image-classification": 0.95, "bounding-box": 0.6}
+
+
+def _model_name(value: str) -> str:
+    if not _MODEL_NAME.fullmatch(value):
+        raise ValueError("must be a SageMaker model name: 1-63 letters, digits and inner hyphens")
+    return value
+
+
+def _target(value: float) -> float:
+    if not 0.0 < value <= 1.0:
+        raise ValueError("must be greater than 0 and at most 1")
+    return value
+
+
+class AutomatedLabelingSettings(BaseModel):
+    """The ``automated_labeling`` section; see the module docstring."""
+
+    model_config = _SECTION
+
+    # The 0 default is replaced with the task type's target before validation (see JobFile).
+    target: Annotated[float, AfterValidator(_target)] = 0.0
+    initial_fraction: Annotated[float, _strictly_between(0.0, 1.0)] = 0.1
+    calibration_fraction: Annotated[float, _strictly_between(0.0, 1.0)] = 0.5
+    confidence_level: Annotated[float, _between(0.5, 0.999)] = 0.95
+    model: Annotated[str, AfterValidator(_model_name)] | None = None
+    instance_type: InstanceType = "ml.m5.xlarge"
+    price_per_task: Annotated[float, _between(0.0, 1_000.0)] = 0.08
+
+    @property
+    def delta(self) -> float:
+        return 1.0 - self.confidence_level
+
+
 class JobFile(BaseModel):
     """A validated ``job.json``; see the module docstring for every field, its default and its limits."""
 
@@ -348,7 +391,7 @@ class JobFile(BaseModel):
     task_time_limit_seconds: TaskTimeLimitSeconds = 300
     task_availability_lifetime_seconds: TaskAvailabilityLifetimeSeconds = 864_000
     max_concurrent_task_count: MaxConcurrentTaskCount = 1_000
-    automated_labeling: bool = False
+    automated_labeling: AutomatedLabelingSettings | None = None
     split: SplitSettings = Field(default_factory=SplitSettings)
     exclusion: ExclusionSettings = Field(default_factory=ExclusionSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
@@ -367,6 +410,12 @@ class JobFile(BaseModel):
         if defaults is None:
             return data
         filled = dict(data)
+        automated = filled.get("automated_labeling")
+        if automated is True or (isinstance(automated, dict) and "target" not in automated):
+            filled["automated_labeling"] = {**(automated if isinstance(automated, dict) else {}),
+                                            "target": DEFAULT_TARGETS[data["task_type"]]}  # fmt: skip
+        elif automated is False:
+            filled["automated_labeling"] = None
         for name, default in defaults.items():
             if isinstance(default, dict):
                 given = filled.get(name, {})
@@ -376,16 +425,12 @@ class JobFile(BaseModel):
                 filled.setdefault(name, default)
         return filled
 
-    @field_validator("automated_labeling")
+    @field_validator("automated_labeling", mode="before")
     @classmethod
-    def _automated_labeling_is_not_offered(cls, enabled: bool) -> bool:
-        if enabled:
-            raise ValueError(
-                "is not supported by truthflow yet: Ground Truth's automated labeling runs with AWS's built-in "
-                "pre-labeling and consolidation functions instead of ours (no Dawid-Skene, no worker skill); "
-                "set it to false"
-            )
-        return enabled
+    def _automated_labeling_is_a_switch_or_a_section(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, dict | AutomatedLabelingSettings):
+            raise ValueError('must be true, false or a section such as {"target": 0.95, "initial_fraction": 0.1}')
+        return value
 
     @field_validator("labels")
     @classmethod

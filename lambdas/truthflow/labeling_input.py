@@ -26,10 +26,11 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
 
+from truthflow.automated_labeling.preparation import prepare_automated_labeling
 from truthflow.groundtruth.events import ManifestDataObject, build_pre_annotation_response
 from truthflow.groundtruth.input_manifest import MAX_DATA_OBJECTS_PER_JOB, check_s3_uri, input_manifest_line
 from truthflow.groundtruth.label_config import TaskType, build_label_category_config, validate_labels
@@ -270,7 +271,7 @@ def prepare_labeling_input(
     (``label`` | ``consolidate`` | ``build``) and ``existing_manifest_uri``.
     """
     name = labeling_job_name(paths.job_id, run_id)
-    start_at: StartAt = job.start_at
+    start_at: StartAt | Literal["automated"] = job.start_at
     labeling = start_at == "label"
     label_config = build_label_category_config(
         job.labels,
@@ -282,14 +283,37 @@ def prepare_labeling_input(
         OutputFile(paths.uri(paths.label_config_key), json.dumps(label_config, indent=2) + "\n", JSON_CONTENT_TYPE)
     ]
     selection: ImageSelection | None = None
+    automated: dict[str, Any] | None = None
     if labeling:
         if objects is None:
             raise ValueError("a labeling run needs the listing of its images")
         selection = select_images(objects)
         _check_image_count(job, paths, selection)
+        attributes = {TASK_ATTRIBUTE: LabelingTask.for_job(job).as_attribute()}
+        first_batch = [paths.uri(key) for key in selection.keys]
+        if job.automated_labeling is not None:
+            prepared = prepare_automated_labeling(
+                job.automated_labeling,
+                task_type=job.task_type,
+                image_uris=first_batch,
+                images_prefix_uri=paths.uri(paths.images_prefix),
+                job_prefix_uri=paths.uri(paths.prefix),
+                labeling_job_name=name,
+                manifest_attributes=attributes,
+                seed=job.split.seed,
+            )
+            files.extend(
+                OutputFile(paths.uri(paths.prefix + key), text, JSON_CONTENT_TYPE) for key, text in prepared.files
+            )
+            if prepared.state is not None:
+                automated = prepared.state
+                first_batch = list(prepared.plan.first_batch)
+                start_at = "automated"
         files.append(
             OutputFile(
-                paths.uri(paths.input_manifest_key), _input_manifest(job, paths, selection), MANIFEST_CONTENT_TYPE
+                paths.uri(paths.input_manifest_key),
+                "".join(input_manifest_line(uri, attributes) for uri in first_batch),
+                MANIFEST_CONTENT_TYPE,
             )
         )
         files.append(OutputFile(paths.uri(paths.ui_template_key), _worker_template(job), HTML_CONTENT_TYPE))
@@ -310,7 +334,7 @@ def prepare_labeling_input(
         "task_time_limit_seconds": job.task_time_limit_seconds,
         "task_availability_lifetime_seconds": job.task_availability_lifetime_seconds,
         "max_concurrent_task_count": job.max_concurrent_task_count,
-        "automated_labeling": job.automated_labeling,
+        "automated": automated,
         "start_at": start_at,
         "existing_manifest_uri": (
             job.existing_annotations.manifest_uri if job.existing_annotations is not None else None
@@ -333,11 +357,6 @@ def _check_image_count(job: JobFile, paths: JobPaths, selection: ImageSelection)
             f"{where}: {found:,} images; a labeling job takes at most {MAX_DATA_OBJECTS_PER_JOB:,}: "
             "split them over several jobs"
         )
-
-
-def _input_manifest(job: JobFile, paths: JobPaths, selection: ImageSelection) -> str:
-    attribute = {TASK_ATTRIBUTE: LabelingTask.for_job(job).as_attribute()}
-    return "".join(input_manifest_line(paths.uri(key), attribute) for key in selection.keys)
 
 
 def _worker_template(job: JobFile) -> str:

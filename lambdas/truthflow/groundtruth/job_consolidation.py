@@ -218,6 +218,7 @@ class DatasetQuality:
     problems: list[Problem] = field(default_factory=list)
     n_response_files: int = 0
     unmatched_object_ids: list[str] = field(default_factory=list)
+    n_machine_labeled: int = 0
 
     @property
     def n_failed(self) -> int:
@@ -253,6 +254,7 @@ class DatasetQuality:
             "labels": self.labels,
             "n_objects": self.n_objects,
             "n_consolidated": self.n_consolidated,
+            "n_machine_labeled": self.n_machine_labeled,
             "n_failed": self.n_failed,
             "failed": [
                 {
@@ -554,6 +556,61 @@ def _add_worker_accuracy(quality: DatasetQuality, workers: Sequence[str], counts
     if quality.task_type == "bounding-box":
         for stats in quality.workers.values():
             stats.estimated_accuracy = stats.matched_boxes / stats.boxes if stats.boxes else None
+
+
+# --- several labeling jobs and machine labels (automated labeling) -------------------------------------------------
+
+
+def combine_labeling_jobs(
+    jobs: Sequence[tuple[Iterable[str | bytes], Mapping[str, Sequence[WorkerResponseFile]]]],
+) -> tuple[list[str | bytes], dict[str, list[WorkerResponseFile]]]:
+    """One input manifest and one set of worker responses for several labeling jobs of a run, so that
+    :func:`consolidate_job` fits worker skill over all their answers at once. ``datasetObjectId`` counts the
+    non-blank lines of a job's manifest from 0, so each later job's ids are shifted by the lines before it; ids that
+    are not line numbers keep a job prefix and are reported as unmatched."""
+    lines: list[str | bytes] = []
+    responses: dict[str, list[WorkerResponseFile]] = {}
+    for number, (job_lines, job_responses) in enumerate(jobs):
+        offset = len(lines)
+        lines.extend(line for line in job_lines if line.strip())
+        for object_id, files in job_responses.items():
+            key = str(int(object_id) + offset) if object_id.isdigit() else f"job{number + 1}:{object_id}"
+            responses[key] = list(files)
+    return lines, responses
+
+
+def add_machine_labels(
+    lines: Iterable[str | bytes],
+    *,
+    writer: ConsolidatedDatasetWriter,
+    quality: DatasetQuality,
+    labels: Sequence[str],
+    skip_sources: Iterable[str] = (),
+) -> int:
+    """Append machine-labeled manifest lines (``"human-annotated": "no"``) to a consolidated dataset; an image that
+    people labeled (``skip_sources``) keeps its human label. A line that is not a labeled output-manifest line of
+    ``quality``'s label attribute is a ``ValueError`` naming it (it was written by this run)."""
+    skip = set(skip_sources)
+    added = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        parsed = json.loads(line)
+        try:
+            record = parse_output_manifest_line(
+                parsed, label_attribute_name=quality.label_attribute_name, class_names=list(labels)
+            )
+        except ManifestLineError as error:
+            raise ValueError(f"machine label line {number}: {error}") from None
+        if record is None:
+            raise ValueError(f"machine label line {number}: no label")
+        if record.source_ref in skip:
+            continue
+        writer.add(parsed, record)
+        quality.n_objects += 1
+        quality.n_machine_labeled += 1
+        added += 1
+    return added
 
 
 # --- bring your own labels -----------------------------------------------------------------------------------------

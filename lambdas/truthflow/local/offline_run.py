@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import numpy as np
 
+from truthflow.local.emulated_sagemaker import SIMULATED_DETECTOR_MAP
 from truthflow.local.emulator import REGION, EmbeddedAws, EmulatorScenario, quiet_moto_logs
 from truthflow.local.report import ReportInputs, format_summary, summarize, write_report
 from truthflow.local.sample_data import SampleImage, SampleJob, make_sample_job
@@ -29,6 +30,13 @@ from truthflow.local.workforce import (
 from truthflow.tables import InputError
 
 DEFAULT_WORKERS: dict[WorkerKind, int] = {"careful": 2, "sloppy": 2, "biased": 1, "spammer": 1}
+# The demo's automated-labeling settings (job.json "automated_labeling"): the seed's mean IoU 0.6 for boxes; for
+# classes a target the consolidated human labels of this workforce can show against themselves (they are the
+# yardstick), with the first batch at its minimum.
+DEMO_AUTOMATED_LABELING: dict[str, dict[str, Any]] = {
+    "bounding-box": {"target": 0.6},
+    "image-classification": {"target": 0.75},
+}
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,7 @@ class DemoOptions:
     out: Path = Path("demo-output")
     max_items: int = 200
     scenario: EmulatorScenario = field(default_factory=EmulatorScenario)
+    automated_labeling: bool = False
 
 
 @dataclass
@@ -101,6 +110,8 @@ def run_offline(options: DemoOptions, *, progress: Callable[[str], None] = print
             **job.job_file,
             "workers_per_object": min(options.workers_per_object, sum(options.workers.values())),
         }
+        if options.automated_labeling:
+            job_file["automated_labeling"] = DEMO_AUTOMATED_LABELING[job.task_type]
         workers = make_workforce(options.workers, seed=options.seed)
         workforce = _simulated(job, workers, options.seed)
         source = f"generated sample ({len(job.images)} images of {', '.join(job.labels)})"
@@ -114,7 +125,8 @@ def run_offline(options: DemoOptions, *, progress: Callable[[str], None] = print
     progress(f"workforce: {_describe_workforce(options, workers)}; embedded AWS (moto) with emulated Ground Truth")
 
     timeline: list[tuple[str, float, float, str]] = []
-    with quiet_moto_logs(), EmbeddedAws(workforce, options.scenario) as aws:
+    gold_boxes = {image.file_name: _gold(image, "bounding-box") for image in job.images}
+    with quiet_moto_logs(), EmbeddedAws(workforce, options.scenario, gold_boxes=gold_boxes, seed=options.seed) as aws:
         version = aws.upload_job(job.job_id, job_file, [(image.file_name, image.data) for image in job.images])
         progress(
             f"uploaded {len(job.images)} images and job.json to s3://{aws.resources.data_bucket}/jobs/{job.job_id}/"
@@ -131,8 +143,10 @@ def run_offline(options: DemoOptions, *, progress: Callable[[str], None] = print
         # A previous run's copy would mix its labeling folders with this run's.
         shutil.rmtree(outputs, ignore_errors=True)
         _download(aws.resources.data_bucket, f"jobs/{job.job_id}/", outputs)
-        quality = _read_json(outputs / "jobs" / job.job_id / "dataset" / "quality.json")
-        consolidated = _consolidated(outputs / "jobs" / job.job_id / "dataset" / "consolidated.manifest")
+        dataset = outputs / "jobs" / job.job_id / "dataset"
+        quality = _read_json(dataset / "quality.json")
+        consolidated, machine_labeled = _consolidated(dataset / "consolidated.manifest")
+        routing = _read_json(dataset / "automated-labeling.json") or None
     seconds = time.perf_counter() - started
     status = str(description["status"])
     failed_state = printer.failed_state
@@ -151,11 +165,9 @@ def run_offline(options: DemoOptions, *, progress: Callable[[str], None] = print
         timeline=timeline,
         sample_images={image.file_name: image.data for image in job.images[:6]},
         run_seconds=seconds,
-        notes=[
-            "Training and hosting ran in the emulator: no model weights were trained; the emulated training job "
-            f"reports validation metric {options.scenario.validation_metric:.2f} (set by the scenario).",
-            source,
-        ],
+        notes=[_model_note(job.task_type, options.scenario), source],
+        automated_labeling=routing,
+        machine_labeled=machine_labeled,
     )
     report = write_report(inputs, options.out)
     return OfflineRun(
@@ -169,6 +181,20 @@ def run_offline(options: DemoOptions, *, progress: Callable[[str], None] = print
         outputs=outputs,
         summary=summarize(inputs),
         timeline=timeline,
+    )
+
+
+def _model_note(task_type: str, scenario: EmulatorScenario) -> str:
+    if scenario.validation_metric is not None:
+        return f"Training jobs ran in the emulator and report the scenario's metric {scenario.validation_metric:.2f}."
+    if task_type == "image-classification":
+        return (
+            "Models were trained for real on this machine: a logistic-regression classifier on colour and shape "
+            "features (in place of SageMaker's ResNet), scored on the validation split."
+        )
+    return (
+        "The detector is simulated with stated skill (not trained): it finds objects from the gold boxes with noise, "
+        f"and its training job reports mAP {SIMULATED_DETECTOR_MAP:.2f}; see truthflow.local.emulated_models."
     )
 
 
@@ -249,16 +275,20 @@ def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _consolidated(path: Path) -> dict[str, Any]:
-    """file name -> the consolidated label (class and confidence, or boxes) from the consolidated manifest."""
+def _consolidated(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """file name -> the consolidated label (class and confidence, or boxes) from the consolidated manifest, and the
+    file names whose label came from the model (``"human-annotated": "no"``)."""
     result: dict[str, Any] = {}
+    machine: list[str] = []
     if not path.is_file():
-        return result
+        return result, machine
     from truthflow.groundtruth.output_manifest import ClassificationRecord, iter_output_manifest
 
     with path.open() as lines:
         for record in iter_output_manifest(lines):
             name = record.source_ref.rsplit("/", 1)[-1]
+            if record.line.get(f"{record.label_attribute_name}-metadata", {}).get("human-annotated") == "no":
+                machine.append(name)
             if isinstance(record, ClassificationRecord):
                 result[name] = {"label": record.label, "confidence": record.confidence}
             else:
@@ -267,7 +297,7 @@ def _consolidated(path: Path) -> dict[str, Any]:
                      "confidence": b.confidence}
                     for b in record.boxes
                 ]  # fmt: skip
-    return result
+    return result, machine
 
 
 def _gold(image: SampleImage, task_type: str) -> Any:

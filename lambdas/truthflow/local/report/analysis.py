@@ -15,6 +15,7 @@ from truthflow.consolidation.box_metrics import DetectionScore, match_boxes
 from truthflow.consolidation.boxes import Box, ImageAnswers, WorkerAnswer, consolidate_boxes
 from truthflow.consolidation.labels import consolidate_labels
 from truthflow.groundtruth.output_manifest import LabeledBox
+from truthflow.local.report.automated import automated_summary
 from truthflow.local.report.inputs import (
     FAILED_STATUSES,
     IMAGE_CLASSIFICATION,
@@ -327,6 +328,7 @@ def _analyse(inputs: ReportInputs) -> _Analysis:
         "workers": workers,
         "skill_mean_abs_error": _mean(errors),
         "timeline": _timeline_summary(data.timeline),
+        "automated_labeling": automated_summary(data, inputs.automated_labeling, inputs.machine_labeled),
     }
     return _Analysis(data, summary, confusions)
 

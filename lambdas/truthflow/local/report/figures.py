@@ -227,3 +227,41 @@ def _timeline_figure(timeline: Sequence[StateSpan], path: Path) -> str | None:
     axes.set_axisbelow(True)
     axes.spines[["top", "right"]].set_visible(False)
     return _save(figure, path)
+
+
+def threshold_figure(routing: Mapping[str, Any] | None, path: Path) -> str | None:
+    """Quality of the accepted calibration images against the threshold, with the lower bound, the target and θ."""
+    summary = routing or {}
+    curve = summary.get("curve") or []
+    if not curve:
+        return None
+    figure = _new_figure(7.5, 3.6)
+    axes = figure.add_subplot()
+    thetas = [step["theta"] for step in curve]
+    axes.plot(thetas, [step["quality"] for step in curve], color="#0072B2", label="quality of accepted (calibration)")
+    tested = [step for step in curve if step.get("lower_bound") is not None]
+    if tested:
+        axes.plot(
+            [step["theta"] for step in tested],
+            [step["lower_bound"] for step in tested],
+            "o-",
+            color="#D55E00",
+            markersize=3,
+            label=f"{summary.get('confidence_level') or 0.95:.0%} lower bound (tested)",
+        )
+    points = summary.get("calibration_points") or []
+    if points:
+        axes.scatter(
+            [p["confidence"] for p in points], [p["quality"] for p in points], s=8, color="#999999", alpha=0.6,
+            label="calibration images",
+        )  # fmt: skip
+    if summary.get("target") is not None:
+        axes.axhline(summary["target"], color="#009E73", linestyle="--", label="target")
+    if summary.get("theta") is not None:
+        axes.axvline(summary["theta"], color="#000000", linestyle=":", label="θ")
+    axes.set_xlabel("confidence threshold θ (accept machine labels with confidence ≥ θ)")
+    axes.set_ylabel(str(summary.get("quality_measure") or "quality"))
+    axes.set_ylim(-0.02, 1.05)
+    axes.invert_xaxis()
+    axes.legend(fontsize=7, loc="lower left")
+    return _save(figure, path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from truthflow.groundtruth.output_manifest import LabeledBox
 
@@ -94,6 +94,9 @@ class ReportInputs:
     sample_images: dict[str, bytes] = field(default_factory=dict)
     run_seconds: float | None = None
     notes: list[str] = field(default_factory=lambda: [DEFAULT_EMULATOR_NOTE])
+    # Automated labeling: the run's dataset/automated-labeling.json, and the images labeled by the model.
+    automated_labeling: dict[str, Any] | None = None
+    machine_labeled: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -20,7 +20,13 @@ from truthflow.local.report.analysis import (
     _analyse,
     _Analysis,
 )
-from truthflow.local.report.figures import _confusion_figure, _quality_figure, _skill_figure, _timeline_figure
+from truthflow.local.report.figures import (
+    _confusion_figure,
+    _quality_figure,
+    _skill_figure,
+    _timeline_figure,
+    threshold_figure,
+)
 from truthflow.local.report.inputs import BOUNDING_BOX, FAILED_STATUSES, ReportInputs, StateSpan
 from truthflow.local.report.samples import _find_image, _sample_png
 from truthflow.local.report.text import _METHOD_NAMES, DASH, _number
@@ -261,6 +267,52 @@ def _samples_html(analysis: _Analysis, inputs: ReportInputs, out_dir: Path) -> s
     return f'<h2>4. Sample images</h2><div class="samples">{"".join(figures)}</div>{note}'
 
 
+def automated_html(summary: Mapping[str, Any] | None, figure: str | None) -> str:
+    if summary is None:
+        return ""
+    theta = summary.get("theta")
+    chosen = f"θ = {theta:.4f}" if theta is not None else "no θ qualified: every remaining image went to people"
+    origin = "bootstrap, trained on the first batch" if summary.get("bootstrap_model") else "given in job.json"
+    share = summary.get("machine_share")
+    shown_share = DASH if share is None else f"{share:.0%}"
+    facts = [
+        ("Threshold", chosen),
+        ("How chosen", str(summary.get("reason") or DASH)),
+        ("Model", f"{summary.get('model_name')} ({origin})"),
+        (
+            "Machine-labeled",
+            f"{summary['machine_labeled']} of {summary['n_images']} images ({shown_share})",
+        ),
+        ("Human-labeled", f"{summary['human_labeled']} images ({summary.get('first_batch')} in the first batch)"),
+        (
+            "Saved",
+            f"{summary.get('human_tasks_saved')} human tasks, about {summary.get('cost_saved') or 0:.2f} USD at "
+            f"{summary.get('price_per_task')} USD per task",
+        ),
+    ]
+    rows = [
+        ("Machine labels", _number(summary.get("machine_label_quality")), summary.get("machine_label_quality_n")),
+        ("Human labels", _number(summary.get("human_label_quality")), summary.get("human_label_quality_n")),
+        ("Target (against human labels)", _number(summary.get("target")), DASH),
+    ]
+    table = "".join(
+        f"<tr><td>{_e(name)}</td><td class='num'>{value}</td><td class='num'>{count}</td></tr>"
+        for name, value, count in rows
+    )
+    image = f'<p><img class="figure" src="{figure}" alt="quality against confidence threshold"></p>' if figure else ""
+    fact_rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts)
+    return (
+        "<h2>Automated labeling</h2>"
+        "<p>People labeled a random first batch; a model labeled the other images where its confidence was at least "
+        "θ, and people labeled the rest. θ was tested from the threshold accepting half of the calibration images "
+        "downwards and kept while the lower confidence bound of the accepted images' quality met the target.</p>"
+        f'<table class="facts">{fact_rows}</table>'
+        f"<p>Quality against gold ({_e(str(summary.get('quality_measure') or ''))}):</p>"
+        f"<table><tr><th>labels</th><th>quality</th><th>images with gold</th></tr>{table}</table>"
+        f"{image}"
+    )
+
+
 def write_report(inputs: ReportInputs, out_dir: Path) -> Path:
     """Write ``report.html``, its PNG figures and ``summary.json`` into ``out_dir`` (created); returns the HTML path."""
     started = time.perf_counter()
@@ -272,6 +324,7 @@ def write_report(inputs: ReportInputs, out_dir: Path) -> Path:
     confusion = _confusion_figure(analysis.confusions, out_dir / "confusion.png")
     skill, x_name = _skill_figure(summary, out_dir / "skill.png")
     timeline = _timeline_figure(analysis.data.timeline, out_dir / "timeline.png")
+    threshold = threshold_figure(inputs.automated_labeling, out_dir / "threshold.png")
     confusion_text = (
         "<p>Rows are the gold class, columns the method's; colour is the share of the gold row, numbers are counts."
         + (
@@ -289,6 +342,7 @@ def write_report(inputs: ReportInputs, out_dir: Path) -> Path:
         f"{_e(inputs.execution_name or DASH)} ({_e(inputs.execution_status or 'unknown')})</p>",
         _header_html(inputs, summary),
         _quality_html(summary, quality),
+        automated_html(summary["automated_labeling"], threshold),
         "<h2>2. Confusion matrices</h2>" + confusion_text + _figure_html(confusion, "confusion matrices"),
         _skill_html(summary, skill, x_name),
         _samples_html(analysis, inputs, out_dir),

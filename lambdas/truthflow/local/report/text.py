@@ -53,6 +53,15 @@ def format_summary(summary: Mapping[str, Any]) -> list[str]:
                     f"{names[m]} {_number((block[m] or {}).get('f1'))}" for m in (PIPELINE, MAJORITY, WORKER_MEAN)
                 )
             )
+    automated = summary.get("automated_labeling")
+    if automated is not None:
+        theta = automated["theta"]
+        lines.append(
+            f"automated labeling: {automated['machine_labeled']} of {automated['n_images']} images machine-labeled "
+            + (f"at θ = {theta:.4f}" if theta is not None else "(no θ qualified)")
+            + f"; quality against gold: machine {_number(automated['machine_label_quality'])}, human "
+            f"{_number(automated['human_label_quality'])} (target {automated['target']})"
+        )
     if summary["skill_mean_abs_error"] is not None:
         lines.append(f"worker accuracy estimates: mean |estimated - true| = {summary['skill_mean_abs_error']:.3f}")
     return lines
