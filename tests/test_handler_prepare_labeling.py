@@ -333,7 +333,7 @@ def test_more_images_than_one_labeling_job_takes_is_an_error():
         prepare_labeling_input(job, paths=JobPaths("b", "big"), run_id="r", objects=listing)
 
 
-# --- automated labeling ------------------------------------------------------------------------------------------------
+# --- automated labeling -------------------------------------------------------------------------------------------
 
 
 def test_automated_labeling_labels_a_first_batch_and_plans_the_transform_jobs(s3, load_handler, lambda_context):
