@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 
 from truthflow.annotation_imports.collect import AnswerCollector, ClassAnswers
-from truthflow.annotation_imports.detection import csv_header
+from truthflow.annotation_imports.detection import csv_header, first_character
 from truthflow.annotation_imports.model import EXPORT_FORMATS, Answer, ExportFile, ExportFormat, FileReport
 from truthflow.answer_files import read_box_answers, read_label_answers
 from truthflow.consolidation.boxes import ImageAnswers
@@ -104,7 +104,7 @@ def _sniffed_format(path: Path) -> str:
     format to be detected from the whole content (``''``)."""
     with path.open("rb") as handle:
         prefix = handle.read(_SNIFF_BYTES)
-    if prefix.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] in (b"<", b"{", b"["):
+    if first_character(prefix) in (b"<", b"{", b"["):
         return ""
     text = prefix.decode("utf-8-sig", errors="replace")
     return "" if "annotator" in csv_header(text) else CSV_FORMAT

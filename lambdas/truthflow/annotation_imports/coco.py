@@ -27,17 +27,17 @@ from truthflow.annotation_imports.workers import worker_id
 from truthflow.consolidation.boxes import Box
 
 
-def read_coco(name: str, document: Any, context: ReadContext) -> Iterator[Answer]:
+def read_coco(file_name: str, document: Any, context: ReadContext) -> Iterator[Answer]:
     """Answers of one parsed COCO instances file (see the module docstring)."""
     if context.task_type != "bounding-box":
-        raise ExportError(f"{name}: COCO instances hold boxes, not image classes; use it for a box task")
+        raise ExportError(f"{file_name}: COCO instances hold boxes, not image classes; use it for a box task")
     if type(document) is not dict:
-        raise ExportError(f"{name}: expected a COCO object with images, annotations and categories")
+        raise ExportError(f"{file_name}: expected a COCO object with images, annotations and categories")
     sections = {}
     for key in ("images", "annotations", "categories"):
         value = document.get(key, [] if key != "images" else None)
         if type(value) is not list:
-            raise ExportError(f"{name}: {key}: expected a list, got {type(value).__name__}")
+            raise ExportError(f"{file_name}: {key}: expected a list, got {type(value).__name__}")
         sections[key] = value
     report = context.report
     categories = _categories(sections["categories"], context)
@@ -49,13 +49,13 @@ def read_coco(name: str, document: Any, context: ReadContext) -> Iterator[Answer
     refused: set[tuple[Any, str]] = set()
     for index, item in enumerate(sections["annotations"]):
         where = _annotation_where(item, index)
-        worker = name
+        worker = file_name
         image_id = item.get("image_id") if type(item) is dict else None
         try:
             if type(item) is not dict:
                 raise AnswerError(None, f"expected an object, got {type(item).__name__}")
             if named_annotators:
-                worker = _annotator(name, item)
+                worker = _annotator(file_name, item)
             if image_id not in images:
                 raise AnswerError("image_id", f"no image with id {image_id!r}")
             if item.get("iscrowd") in (1, True):
@@ -68,16 +68,16 @@ def read_coco(name: str, document: Any, context: ReadContext) -> Iterator[Answer
             report.problem(where, problem.field, problem.message)
             if image_id in images:
                 refused.add((image_id, worker))
-    for image_id, (name, reference, width, height) in images.items():
+    for image_id, (image, reference, width, height) in images.items():
         answers = drawn.get(image_id, {})
         if not named_annotators:
-            answers.setdefault(name, [])
+            answers.setdefault(file_name, [])
         elif not answers:
             report.without_answer += 1
         for worker, boxes in answers.items():
             if (image_id, worker) in refused:
                 continue
-            answer = Answer(name, reference, worker, f"image {reference!r}", boxes=boxes)
+            answer = Answer(image, reference, worker, f"image {reference!r}", boxes=boxes)
             answer.width, answer.height = width, height
             yield answer
 

@@ -15,7 +15,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, AnyStr, Literal
 
 from truthflow.annotation_imports.model import ExportError, ExportFormat
 
@@ -39,13 +39,13 @@ class Decoded:
 def decode(name: str, data: bytes) -> Decoded:
     """Decode ``data`` as UTF-8 and find its shape; a JSON value is parsed. XML is left to its parser (``text`` is
     empty), which reads the encoding its declaration names."""
-    if data.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"<":
+    if first_character(data) == b"<":
         return Decoded("", "xml")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ExportError(f"{name}: not UTF-8 text (byte {error.start})") from None
-    start = text.lstrip()[:1]
+    start = first_character(text)
     if start not in ("{", "["):
         return Decoded(text, "text")
     try:
@@ -56,6 +56,19 @@ def decode(name: str, data: bytes) -> Decoded:
         raise ExportError(f"{name} line {error.lineno}: not valid JSON ({error.msg})") from None
     except (ValueError, RecursionError) as error:  # nesting deeper than the parser's stack, huge integers
         raise ExportError(f"{name}: not readable JSON ({type(error).__name__}: {str(error)[:200]})") from None
+
+
+def first_character(data: AnyStr) -> AnyStr:
+    """The first character that is not white space or a byte-order mark (empty when there is none), without copying
+    the whole (possibly huge) content."""
+    skipped = "\ufeff \t\r\n" if isinstance(data, str) else b"\xef\xbb\xbf \t\r\n"
+    index, size = 0, 4096
+    while index < len(data):
+        chunk = data[index : index + size].lstrip(skipped)
+        if chunk:
+            return chunk[:1]
+        index += size
+    return data[:0]
 
 
 def detect_format(name: str, decoded: Decoded) -> ExportFormat | Literal["csv"]:
@@ -87,10 +100,19 @@ def detect_format(name: str, decoded: Decoded) -> ExportFormat | Literal["csv"]:
 
 def csv_header(text: str) -> list[str]:
     """The first row's cells (stripped); empty for empty text."""
-    first_line = text.split("\n", 1)[0]
-    delimiter = "\t" if "\t" in first_line and "," not in first_line else ","
     try:
-        row = next(csv.reader(io.StringIO(first_line), delimiter=delimiter), [])
+        row = next(csv.reader(io.StringIO(_first_line(text)), delimiter=csv_delimiter(text)), [])
     except csv.Error:
         return []
     return [cell.strip() for cell in row]
+
+
+def csv_delimiter(text: str) -> str:
+    """A tab when the header line has tabs and no commas (Label Studio's TSV export), else a comma."""
+    first_line = _first_line(text)
+    return "\t" if "\t" in first_line and "," not in first_line else ","
+
+
+def _first_line(text: str) -> str:
+    end = text.find("\n", 0, 65536)
+    return text[: end if end >= 0 else 65536]

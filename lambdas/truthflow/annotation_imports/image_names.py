@@ -27,20 +27,23 @@ def last_segment(reference: str) -> str:
         raise ValueError("empty image reference")
     if text.startswith("data:"):
         raise ValueError("an inline data: URI, not a file reference")
-    lowered = text.lower()
-    decode = False
-    if lowered.startswith(_URL_SCHEMES) or text.startswith("/data/"):
-        parts = urlsplit(text)
-        local = parse_qs(parts.query).get("d")
-        # Label Studio's local-files storage puts the file's path in the ``d`` query parameter (already decoded).
-        if local and parts.path.rstrip("/").endswith("local-files"):
-            text = local[0]
-        else:
-            text, decode = parts.path, True
+    is_url = text[:8].lower().startswith(_URL_SCHEMES)
+    decode = is_url or text.startswith("/data/")  # Label Studio serves uploads and files under /data/
+    if decode:
+        if is_url or "?" in text or "#" in text:
+            parts = urlsplit(text)
+            local = parse_qs(parts.query).get("d")
+            # Label Studio's local-files storage puts the file's path in the ``d`` query parameter (decoded).
+            if local and parts.path.rstrip("/").endswith("local-files"):
+                text, decode = local[0], False
+            else:
+                text = parts.path
     elif "://" in text:
         text = text.split("://", 1)[1].partition("/")[2]  # s3://bucket/key, gs://..., azure-blob://...
-    name = re.split(r"[/\\]", text)[-1]
-    if decode:
+    name = text.rsplit("/", 1)[-1]
+    if "\\" in name:
+        name = name.rsplit("\\", 1)[-1]
+    if decode and "%" in name:
         name = unquote(name)
     if not name or name in {".", ".."}:
         raise ValueError(f"cannot take a file name from {reference!r}")

@@ -22,8 +22,8 @@ from typing import Any
 from truthflow.annotation_imports.image_names import image_file_name
 from truthflow.annotation_imports.label_studio_rows import read_csv_rows, read_json_min_rows
 from truthflow.annotation_imports.label_studio_values import (
+    Annotators,
     PendingChoice,
-    annotator,
     choice_list,
     image_field,
     rectangle,
@@ -60,6 +60,7 @@ def _read_tasks(name: str, tasks: Sequence[Any], context: ReadContext) -> Iterat
     report = context.report
     boxes_wanted = context.task_type == "bounding-box"
     pending: list[PendingChoice] = []
+    annotator = Annotators(name)
     for position, task in enumerate(tasks):
         report.tasks += 1
         where = _task_where(task, position)
@@ -82,7 +83,7 @@ def _read_tasks(name: str, tasks: Sequence[Any], context: ReadContext) -> Iterat
                 if annotation.get("was_cancelled") is True or annotation.get("skipped") is True:
                     report.cancelled += 1
                     continue
-                worker = annotator(name, annotation.get("completed_by"), "completed_by")
+                worker = annotator(annotation.get("completed_by"), "completed_by")
                 results = annotation.get("result")
                 if results is None:
                     results = []
@@ -118,7 +119,7 @@ def _task_parts(task: Any) -> tuple[str, str, list[Any]]:
     data = task.get("data")
     if type(data) is not dict:
         raise AnswerError("data", f"expected an object, got {type(data).__name__}")
-    key = image_field(data, _to_names(annotations))
+    key = "image" if "image" in data else image_field(data, _to_names(annotations))
     reference = data[key]
     if type(reference) is not str:
         raise AnswerError(f"data.{key}", f"expected an image reference, got {type(reference).__name__}")

@@ -17,10 +17,11 @@ import io
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from truthflow.annotation_imports.detection import csv_delimiter
 from truthflow.annotation_imports.image_names import image_file_name
 from truthflow.annotation_imports.label_studio_values import (
+    Annotators,
     PendingChoice,
-    annotator,
     choice_list,
     image_field,
     loads_cell,
@@ -58,8 +59,7 @@ def read_json_min_rows(name: str, rows: list[Any], context: ReadContext) -> Iter
 
 def read_csv_rows(name: str, text: str, context: ReadContext) -> Iterator[Answer]:
     """Rows of a CSV (or TSV) export; cells holding JSON arrays or objects are parsed."""
-    first_line = text.lstrip("\ufeff").split("\n", 1)[0]
-    delimiter = "\t" if "\t" in first_line and "," not in first_line else ","
+    delimiter = csv_delimiter(text)
     previous_limit = csv.field_size_limit(_CSV_FIELD_LIMIT)
     try:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -89,6 +89,7 @@ def _read_rows(name: str, rows: Iterable[tuple[str, Any]], context: ReadContext)
     report = context.report
     boxes_wanted = context.task_type == "bounding-box"
     pending: list[PendingChoice] = []
+    annotator = Annotators(name)
     tasks: set[str] = set()
     for position, row in rows:
         where = _row_where(position, row)
@@ -102,7 +103,7 @@ def _read_rows(name: str, rows: Iterable[tuple[str, Any]], context: ReadContext)
             if row.get("annotator") in (None, ""):
                 report.without_answer += 1  # a task nobody annotated
                 continue
-            worker = annotator(name, row["annotator"], "annotator")
+            worker = annotator(row["annotator"], "annotator")
             image, reference, fields = _row_parts(row)
             if boxes_wanted:
                 yield _box_answer(image, reference, worker, where, fields, context)
