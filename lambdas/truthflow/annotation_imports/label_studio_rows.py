@@ -48,6 +48,7 @@ META_FIELDS = frozenset(
 )
 # Region keys that name a region's kind in JSON_MIN/CSV (the ``type`` is dropped there).
 _REGION_KINDS = ("rectanglelabels", "polygonlabels", "keypointlabels", "brushlabels", "ellipselabels", "labels")
+_MAYBE_JSON = frozenset({"[", "{", " ", "\t", "\n", "\r"})
 # A CSV cell can hold every region of an annotation as JSON; the csv module's default limit is 128 KiB.
 _CSV_FIELD_LIMIT = 64 * 1024 * 1024
 
@@ -82,7 +83,14 @@ def _csv_rows(name: str, reader: Iterable[list[str]], header: list[str]) -> Iter
         if len(cells) != width:
             yield f"line {line_number}", {"__error__": f"{len(cells)} values, the header has {width}"}
             continue
-        yield f"line {line_number}", {key: loads_cell(cell) for key, cell in zip(header, cells, strict=True)}
+        # Only cells that open like JSON are parsed (most cells are ids, dates and names).
+        yield (
+            f"line {line_number}",
+            {
+                key: loads_cell(cell) if cell[:1] in _MAYBE_JSON else cell
+                for key, cell in zip(header, cells, strict=True)
+            },
+        )
 
 
 def _read_rows(name: str, rows: Iterable[tuple[str, Any]], context: ReadContext) -> Iterator[Answer]:
