@@ -219,3 +219,14 @@ def test_a_given_format_that_does_not_fit_the_content_says_so():
         )
     with pytest.raises(ExportError, match=r"plain.txt: not an export truthflow reads"):
         read_annotation_exports([ExportFile("plain.txt", b"item,worker,label\n")], task_type="bounding-box")
+
+
+def test_an_unreadable_file_leaves_the_collector_as_it_was():
+    from truthflow.annotation_imports import AnswerCollector
+
+    collector = AnswerCollector(task_type="bounding-box")
+    collector.add_file(ExportFile("ls.json", fixture("label_studio_boxes.json")))
+    with pytest.raises(ExportError):
+        collector.add_file(ExportFile("bad.xml", b"<annotations><image name='a.jpg'>"))
+    assert [file.name for file in collector.report.files] == ["ls.json"]
+    assert len(collector.result().images) == 3

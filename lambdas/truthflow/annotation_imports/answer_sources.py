@@ -133,7 +133,4 @@ def _first_problem(collector: AnswerCollector) -> str:
 
 def export_format(name: str) -> ExportFormat | None:
     """``name`` as an export format, ``None`` for truthflow's CSV or detection."""
-    for known in EXPORT_FORMATS:
-        if known == name:
-            return known
-    return None
+    return next((known for known in EXPORT_FORMATS if known == name), None)

@@ -148,11 +148,14 @@ class AnswerCollector:
         self._image_order: dict[str, None] = {}
 
     def add_file(self, file: ExportFile) -> FileReport:
-        """Read one export file (its ``format``, or detected)."""
+        """Read one export file (its ``format``, or detected); :class:`~.model.ExportError` leaves the collector as
+        it was."""
         file_report = FileReport(file.name, file.format or "")
         context = ReadContext(self.task_type, self.labels, self.image_sizes, file_report)
         with garbage_collection_paused():
-            return self.add_answers(file_report, lambda: read_export(file, context))
+            # Read the whole file first: a file that turns out unreadable adds nothing (the caller may go on).
+            answers = list(read_export(file, context))
+            return self.add_answers(file_report, lambda: answers)
 
     def add_answers(self, file_report: FileReport, answers: Callable[[], Iterable[Answer]]) -> FileReport:
         """Take answers read by some reader into ``file_report`` (the CLI's own CSV files come this way)."""
