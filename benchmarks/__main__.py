@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import box_accuracy, groundtruth_handlers, offline_demo
+from benchmarks import annotation_imports, box_accuracy, groundtruth_handlers, offline_demo
 from benchmarks.classification import (
     DATASETS,
     TIMED_DATASETS,
@@ -172,6 +172,12 @@ def main() -> int:
     print_boxes(box_accuracy.run(args.datasets_root))
     print("\n## Ground Truth Lambdas and converters (targets: batch < 1 s, import < 0.5 s, >= 20,000 lines/s)\n")
     print(groundtruth_handlers.table(groundtruth_handlers.run()))
+    print(
+        f"\n## Reading tool exports into consolidation inputs ({annotation_imports.TASKS:,} tasks each; target "
+        f">= {annotation_imports.TARGET:,} tasks/s; anchor: the standard library parsing the same bytes)\n"
+    )
+    print(annotation_imports.table_header(), flush=True)
+    annotation_imports.run(progress=lambda line: print(line, flush=True))
     demo = offline_demo.run()
     print(
         f"\n## Offline run (make demo, default sample, warm): {demo['status']}, best of {demo['runs']} "

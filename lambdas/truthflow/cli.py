@@ -7,21 +7,25 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from truthflow.answer_files import read_box_answers, read_label_answers
+from truthflow.annotation_imports.answer_sources import (
+    ANSWER_FORMATS,
+    ANSWERS_HELP,
+    BOX_COLUMNS_HELP,
+    FORMAT_HELP,
+    import_warnings,
+    read_box_sources,
+    read_label_sources,
+)
 from truthflow.consolidation.boxes import consolidate_boxes
 from truthflow.consolidation.labels import DEFAULT_METHOD, METHODS, consolidate_labels
 from truthflow.tables import InputError, write_rows
 
 
 def _consolidate(args: argparse.Namespace) -> int:
-    answers = read_label_answers(args.answers)
+    answers, report = read_label_sources(args.answers, args.format)
     result = consolidate_labels(answers.items, answers.workers, answers.labels, method=args.method)
-    if result.duplicates_dropped:
-        print(
-            f"truthflow: warning: {args.answers}: {result.duplicates_dropped} repeated (item, worker) answers; "
-            "kept each worker's last answer to an item",
-            file=sys.stderr,
-        )
+    for line in import_warnings(report, result.duplicates_dropped, "item"):
+        print(f"truthflow: {line}", file=sys.stderr)
     rows = [
         (item, label, f"{confidence:.6f}")
         for item, label, confidence in zip(result.item_names, result.labels, result.confidence, strict=True)
@@ -32,11 +36,13 @@ def _consolidate(args: argparse.Namespace) -> int:
 
 
 def _consolidate_boxes(args: argparse.Namespace) -> int:
-    images = read_box_answers(args.answers, args.assignments)
+    images, report = read_box_sources(args.answers, args.format, args.assignments)
+    for line in import_warnings(report, 0, "image"):
+        print(f"truthflow: {line}", file=sys.stderr)
     label_set = sorted({box.label for image in images for answer in image.answers for box in answer.boxes})
     result = consolidate_boxes(images, label_set=label_set)
     for rejected in result.rejected:
-        print(f"truthflow: warning: {args.answers}: rejected {rejected.reason}", file=sys.stderr)
+        print(f"truthflow: warning: {', '.join(map(str, args.answers))}: rejected {rejected.reason}", file=sys.stderr)
     rows: list[Sequence[object]] = []
     for image in images:
         boxes = result.boxes[image.image]
@@ -87,13 +93,23 @@ def build_parser() -> argparse.ArgumentParser:
     labels = commands.add_parser(
         "consolidate", help="consolidate class labels: item,worker,label -> item,label,confidence"
     )
-    labels.add_argument("--answers", type=Path, required=True, help="CSV with columns item,worker,label")
+    labels.add_argument(
+        "--answers",
+        type=Path,
+        action="append",
+        required=True,
+        help=f"CSV with columns item,worker,label, {ANSWERS_HELP}",
+    )
+    labels.add_argument("--format", action="append", choices=ANSWER_FORMATS, help=FORMAT_HELP)
     labels.add_argument("--out", type=Path, required=True, help="CSV to write: item,label,confidence")
     labels.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD, help=f"default: {DEFAULT_METHOD}")
     labels.set_defaults(run=_consolidate)
 
     boxes = commands.add_parser("consolidate-boxes", help="consolidate bounding boxes drawn by several workers")
-    boxes.add_argument("--answers", type=Path, required=True, help="CSV: image,worker,label,left,top,width,height")
+    boxes.add_argument(
+        "--answers", type=Path, action="append", required=True, help=f"CSV: {BOX_COLUMNS_HELP}, {ANSWERS_HELP}"
+    )
+    boxes.add_argument("--format", action="append", choices=ANSWER_FORMATS, help=FORMAT_HELP)
     boxes.add_argument(
         "--assignments", type=Path, help="CSV: image,worker for every worker who answered, including empty answers"
     )
