@@ -10,7 +10,10 @@ for the duration of a ``with EmbeddedAws(...)`` block (moto is pinned for that r
   Truth writes them, our ACS Lambda called per batch, the output manifest and the label counters;
 * ``.sync`` for SageMaker labeling and training jobs (polling Describe*, failing the task on Failed/Stopped);
 * training and hosting outcomes set by an :class:`EmulatorScenario` (no model is trained: the emulated training
-  job reports the scenario's validation metric), and Wait states that do not sleep.
+  job reports the scenario's validation metric; endpoints move through their states as
+  :mod:`truthflow.local.hosting` plays them out), and Wait states and Retry intervals that do not sleep;
+* task errors named as Step Functions names them (``SageMaker.AmazonSageMakerException`` for the optimized
+  integrations, ``SageMaker.<Code>`` with an ``Exception`` suffix for the AWS SDK integration).
 
 What moto does not deliver, the caller does: S3 -> EventBridge -> starter Lambda is replaced by calling the starter
 handler with the same event (:meth:`EmbeddedAws.upload_job_event`).
@@ -30,12 +33,14 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
 import boto3
 
 from truthflow.aws.s3 import iter_lines, parse_s3_uri, read_json, read_text, s3_uri, write_json, write_text
+from truthflow.local.hosting import HostingEmulator, HostingError, HostingScenario, UpdateOutcome
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -59,13 +64,30 @@ Workforce = Callable[[Mapping[str, Any], int], list[tuple[str, dict[str, Any]]]]
 
 @dataclass(frozen=True)
 class EmulatorScenario:
-    """How the emulated services end their jobs; the defaults are the happy path."""
+    """How the emulated services end their jobs; the defaults are the happy path. The endpoint fields are those of
+    :class:`truthflow.local.hosting.HostingScenario`."""
 
     labeling_status: str = "Completed"
     training_status: str = "Completed"
     endpoint_status: str = "InService"
     validation_metric: float = 0.78
     failure_reason: str = "emulated failure (EmulatorScenario)"
+    endpoint_update: UpdateOutcome = "applied"
+    endpoint_polls_before_settled: int = 0
+    earlier_endpoint_status: str | None = None
+    earlier_endpoint_polls: int = 0
+    describe_endpoint_error: str | None = None
+
+    def hosting(self) -> HostingScenario:
+        return HostingScenario(
+            endpoint_status=self.endpoint_status,
+            update_outcome=self.endpoint_update,
+            polls_before_settled=self.endpoint_polls_before_settled,
+            earlier_endpoint_status=self.earlier_endpoint_status,
+            earlier_endpoint_polls=self.earlier_endpoint_polls,
+            describe_error=self.describe_endpoint_error,
+            failure_reason=self.failure_reason,
+        )
 
 
 @dataclass
@@ -230,12 +252,17 @@ class Resources:
 class EmbeddedAws:
     """``with EmbeddedAws(workforce) as aws:`` — an account with the stacks' resources and our handlers wired in."""
 
-    def __init__(self, workforce: Workforce, scenario: EmulatorScenario | None = None) -> None:
+    def __init__(
+        self, workforce: Workforce, scenario: EmulatorScenario | None = None, *, versioned_data_bucket: bool = True
+    ) -> None:
         self.scenario = scenario or EmulatorScenario()
         self.ground_truth = GroundTruthEmulator(workforce, self.scenario)
+        self.hosting = HostingEmulator(self.scenario.hosting(), region=REGION, account=ACCOUNT)
         self.resources = Resources()
+        self.versioned_data_bucket = versioned_data_bucket
         self._stack = ExitStack()
         self._handlers: dict[str, Any] = {}
+        self._uploads: dict[tuple[str, str], tuple[str | None, str]] = {}
 
     def __enter__(self) -> EmbeddedAws:
         from moto import mock_aws
@@ -271,10 +298,14 @@ class EmbeddedAws:
         from moto.awslambda_simple.models import LambdaSimpleBackend
         from moto.sagemaker.models import SageMakerModelBackend
         from moto.sagemaker.responses import SageMakerResponse
+        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
         from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
             state_task_service_unsupported as unsupported,
         )
         from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+            StateTaskServiceAwsSdk,
+        )
         from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
         emulator = self
@@ -299,37 +330,40 @@ class EmbeddedAws:
             except KeyError:
                 raise ValidationError(message=f"Could not find labeling job '{_arn('labeling-job', name)}'.") from None
 
-        def update_endpoint(response: Any) -> Any:
-            # Not in moto: an existing endpoint takes the new config; a missing one is SageMaker's ValidationException.
-            from moto.core.responses import ActionResult
-            from moto.sagemaker.exceptions import ValidationError
+        def hosting_call(method: Callable[..., dict[str, Any]], *names: str) -> Callable[[Any], Any]:
+            def respond(response: Any) -> Any:
+                from moto.core.responses import ActionResult
+                from moto.sagemaker.exceptions import SagemakerClientError
 
-            name = response._get_param("EndpointName")
-            endpoint = response.sagemaker_backend.endpoints.get(name)
-            if endpoint is None:
-                raise ValidationError(message=f'Could not find endpoint "{_arn("endpoint", name)}".')
-            endpoint.endpoint_config_name = response._get_param("EndpointConfigName")
-            return ActionResult({"EndpointArn": endpoint.arn})
+                try:
+                    return ActionResult(method(*(response._get_param(name) for name in names)))
+                except HostingError as error:
+                    raise SagemakerClientError(error.code, error.message) from None
+
+            return respond
 
         original_describe_training = SageMakerModelBackend.describe_training_job
-        original_describe_endpoint = SageMakerModelBackend.describe_endpoint
 
         def describe_training_job(backend: Any, name: str) -> dict[str, Any]:
             return emulator._training_outcome(original_describe_training(backend, name))
 
-        def describe_endpoint(backend: Any, name: str) -> dict[str, Any]:
-            description = dict(original_describe_endpoint(backend, name))
-            description["EndpointStatus"] = emulator.scenario.endpoint_status
-            if emulator.scenario.endpoint_status == "Failed":
-                description["FailureReason"] = emulator.scenario.failure_reason
-            return description
+        hosting = self.hosting
 
         yield mock.patch.object(LambdaSimpleBackend, "invoke", invoke)
         yield mock.patch.object(SageMakerResponse, "create_labeling_job", create_labeling_job, create=True)
         yield mock.patch.object(SageMakerResponse, "describe_labeling_job", describe_labeling_job, create=True)
-        yield mock.patch.object(SageMakerResponse, "update_endpoint", update_endpoint, create=True)
+        yield mock.patch.object(
+            SageMakerResponse, "create_endpoint", hosting_call(hosting.create, "EndpointName", "EndpointConfigName")
+        )
+        yield mock.patch.object(
+            SageMakerResponse,
+            "update_endpoint",
+            hosting_call(hosting.update, "EndpointName", "EndpointConfigName"),
+            create=True,
+        )
+        yield mock.patch.object(SageMakerResponse, "describe_endpoint", hosting_call(hosting.describe, "EndpointName"))
+        yield mock.patch.object(SageMakerResponse, "list_endpoints", hosting_call(hosting.list))
         yield mock.patch.object(SageMakerModelBackend, "describe_training_job", describe_training_job)
-        yield mock.patch.object(SageMakerModelBackend, "describe_endpoint", describe_endpoint)
         yield mock.patch.object(
             unsupported.StateTaskServiceUnsupported, "_build_sync_resolver", _sagemaker_sync_resolver
         )
@@ -337,7 +371,17 @@ class EmbeddedAws:
             unsupported, "_SUPPORTED_INTEGRATION_PATTERNS", {ResourceCondition.WaitForTaskToken, ResourceCondition.Sync}
         )
         yield mock.patch.object(WaitFunction, "_wait_interval", lambda self, env, wait_seconds: None)
+        yield mock.patch.object(retrier_decl, "time", SimpleNamespace(sleep=lambda seconds: None))
         yield mock.patch.object(unsupported.StateTaskServiceUnsupported, "_from_error", _sagemaker_task_error)
+        yield mock.patch.object(StateTaskServiceAwsSdk, "_normalise_exception_name", staticmethod(_aws_sdk_error_name))
+        original_eval = StateTaskServiceAwsSdk._eval_service_task
+
+        def eval_aws_sdk_task(service: Any, env: Any, *args: Any, **kwargs: Any) -> None:
+            # Step Functions hands AWS SDK results to the state as JSON: timestamps become text.
+            original_eval(service, env, *args, **kwargs)
+            env.stack.append(json.loads(json.dumps(env.stack.pop(), default=lambda value: value.isoformat())))
+
+        yield mock.patch.object(StateTaskServiceAwsSdk, "_eval_service_task", eval_aws_sdk_task)
 
     def _invoke_handler(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
         name = function_name.split(":function:")[-1].split(":")[0]
@@ -391,7 +435,8 @@ class EmbeddedAws:
         s3 = boto3.client("s3", region_name=REGION)
         for bucket in (r.data_bucket, r.artifacts_bucket):
             s3.create_bucket(Bucket=bucket)
-        s3.put_bucket_versioning(Bucket=r.data_bucket, VersioningConfiguration={"Status": "Enabled"})
+        if self.versioned_data_bucket:
+            s3.put_bucket_versioning(Bucket=r.data_bucket, VersioningConfiguration={"Status": "Enabled"})
         boto3.client("dynamodb", region_name=REGION).create_table(
             TableName=r.worker_stats_table,
             KeySchema=[{"AttributeName": "job", "KeyType": "HASH"}, {"AttributeName": "worker", "KeyType": "RANGE"}],
@@ -437,17 +482,30 @@ class EmbeddedAws:
         for file_name, data in images:
             s3.put_object(Bucket=self.resources.data_bucket, Key=f"jobs/{job_id}/images/{file_name}", Body=data)
         body = job_file if isinstance(job_file, str) else json.dumps(job_file, indent=2)
+        return self.put_job_file(job_id, body)
+
+    def put_job_file(self, job_id: str, body: str) -> str:
+        """Upload (or replace) ``jobs/<id>/job.json``; returns the version id (the ETag in an unversioned bucket)."""
+        s3 = boto3.client("s3", region_name=REGION)
         put = s3.put_object(Bucket=self.resources.data_bucket, Key=f"jobs/{job_id}/job.json", Body=body.encode())
-        return str(put.get("VersionId") or put["ETag"].strip('"'))
+        version_id, etag = put.get("VersionId"), put["ETag"].strip('"')
+        token = str(version_id or etag)
+        self._uploads[(job_id, token)] = (version_id, etag)
+        return token
 
     def upload_job_event(self, job_id: str, version: str) -> dict[str, Any]:
-        """The EventBridge event S3 sends for the job file upload (what the stack's rule delivers to the starter)."""
+        """The EventBridge event S3 sends for the job file upload (what the stack's rule delivers to the starter):
+        ``version-id`` only in a versioned bucket, ``etag`` always."""
+        version_id, etag = self._uploads.get((job_id, version), (version, version))
+        s3_object: dict[str, Any] = {"key": f"jobs/{job_id}/job.json", "etag": etag, "sequencer": "0A1B2C3D4E5F"}
+        if version_id is not None:
+            s3_object["version-id"] = version_id
         return {
             "version": "0", "id": f"emulated-{version}", "detail-type": "Object Created", "source": "aws.s3",
             "account": ACCOUNT, "time": datetime.now(UTC).isoformat(timespec="seconds"), "region": REGION,
             "resources": [f"arn:aws:s3:::{self.resources.data_bucket}"],
             "detail": {"version": "0", "bucket": {"name": self.resources.data_bucket},
-                       "object": {"key": f"jobs/{job_id}/job.json", "version-id": version, "etag": version},
+                       "object": s3_object,
                        "reason": "PutObject"},
         }  # fmt: skip
 
@@ -608,6 +666,17 @@ def _sagemaker_task_error(self: Any, env: Any, ex: Exception) -> Any:
             )
         ),
     )
+
+
+def _aws_sdk_error_name(service: str, ex: Exception) -> str:
+    """The Error of a failed AWS SDK task as Step Functions names it: ``<Service>.<error code>``, with an
+    ``Exception`` suffix added when the code lacks one (``SageMaker.ValidationException``). moto would name every
+    error ``SageMaker.SageMakerException``."""
+    from botocore.exceptions import ClientError
+
+    code = ex.response.get("Error", {}).get("Code", "") if isinstance(ex, ClientError) else ""
+    name = f"{service}.{code or service}"
+    return name if name.endswith("Exception") else name + "Exception"
 
 
 @contextmanager
