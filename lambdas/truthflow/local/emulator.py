@@ -28,6 +28,7 @@ import os
 import sys
 import time
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -77,6 +78,9 @@ class EmulatorScenario:
     earlier_endpoint_status: str | None = None
     earlier_endpoint_polls: int = 0
     describe_endpoint_error: str | None = None
+    # (SageMaker API action, error code): the action's first call fails with that error, e.g.
+    # ("create_model", "ThrottlingException") or ("create_training_job", "ResourceLimitExceeded").
+    transient_errors: tuple[tuple[str, str], ...] = ()
 
     def hosting(self) -> HostingScenario:
         return HostingScenario(
@@ -263,6 +267,7 @@ class EmbeddedAws:
         self._stack = ExitStack()
         self._handlers: dict[str, Any] = {}
         self._uploads: dict[tuple[str, str], tuple[str | None, str]] = {}
+        self.sagemaker_calls: Counter[str] = Counter()
 
     def __enter__(self) -> EmbeddedAws:
         from moto import mock_aws
@@ -382,6 +387,23 @@ class EmbeddedAws:
             env.stack.append(json.loads(json.dumps(env.stack.pop(), default=lambda value: value.isoformat())))
 
         yield mock.patch.object(StateTaskServiceAwsSdk, "_eval_service_task", eval_aws_sdk_task)
+        yield from self._transient_error_patches(SageMakerResponse)
+
+    def _transient_error_patches(self, response_class: Any) -> Iterator[Any]:
+        """Count SageMaker calls; the scenario's ``transient_errors`` fail an action's first call."""
+        from moto.sagemaker.exceptions import SagemakerClientError
+
+        failing = dict(self.scenario.transient_errors)
+        for action in sorted(failing):
+            current = getattr(response_class, action)
+
+            def flaky(response: Any, _action: str = action, _call: Any = current) -> Any:
+                self.sagemaker_calls[_action] += 1
+                if self.sagemaker_calls[_action] == 1:
+                    raise SagemakerClientError(failing[_action], f"emulated {failing[_action]} (scenario)")
+                return _call(response)
+
+            yield mock.patch.object(response_class, action, flaky)
 
     def _invoke_handler(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
         name = function_name.split(":function:")[-1].split(":")[0]
@@ -654,8 +676,15 @@ def _sagemaker_task_error(self: Any, env: Any, ex: Exception) -> Any:
 
     if not isinstance(ex, ClientError):
         return StateTaskService._from_error(self, env, ex)
-    error = "SageMaker.AmazonSageMakerException"
-    cause = f"{ex.response['Error']['Message']} (Service: SageMaker, Error Code: {ex.response['Error']['Code']})"
+    code = ex.response["Error"]["Code"]
+    # Optimized SageMaker tasks name a resource limit as such and every other service error (throttling included)
+    # SageMaker.AmazonSageMakerException.
+    error = (
+        "SageMaker.ResourceLimitExceededException"
+        if code == "ResourceLimitExceeded"
+        else ("SageMaker.AmazonSageMakerException")
+    )
+    cause = f"{ex.response['Error']['Message']} (Service: SageMaker, Error Code: {code})"
     return FailureEvent(
         env=env,
         error_name=CustomErrorName(error_name=error),
@@ -675,6 +704,7 @@ def _aws_sdk_error_name(service: str, ex: Exception) -> str:
     from botocore.exceptions import ClientError
 
     code = ex.response.get("Error", {}).get("Code", "") if isinstance(ex, ClientError) else ""
+    service = {"sagemaker": "SageMaker"}.get(service.lower(), service)
     name = f"{service}.{code or service}"
     return name if name.endswith("Exception") else name + "Exception"
 
