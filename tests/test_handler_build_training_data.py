@@ -178,6 +178,10 @@ def test_classification_manifest_gives_augmented_manifests_and_lst(s3, handler, 
 
     assert (result["num_training_samples"], result["num_validation_samples"]) == (14, 6)
     assert result["num_classes"] == 2
+    # The classifier's default batch of 32 is more than the 14 training images: capped, and said so.
+    assert result["training"]["hyperparameters"]["mini_batch_size"] == "14"
+    assert result["training"]["hyperparameters"]["resize"] == "224"
+    assert "class_names" not in result  # the labels stay in the label-category file and classes.txt
     assert keys(s3) == {
         "train.manifest",
         "validation.manifest",
@@ -294,3 +298,29 @@ def test_settings_come_from_the_job_file_and_training_is_configured(s3, handler,
     assert int(training["hyperparameters"]["label_width"]) >= result["label_width"]
     uris = [text for text in all_strings(result) if "://" in text and not text.startswith("arn:")]
     assert all(uri.startswith("s3://") for uri in uris)
+
+
+def test_a_replaced_job_file_is_not_read_in_its_place(s3, handler, lambda_context):
+    put_manifest(s3, detection_lines(10))
+    started_with = put_job_file(s3, split={"validation_fraction": 0.5, "seed": 3})
+    put_job_file(s3, split={"validation_fraction": 0.1, "seed": 3})  # uploaded while the run was labeling
+    request = event() | {"job_file": started_with}
+
+    with pytest.raises(JobFileError, match=rf"jobs/{JOB_ID}/job\.json: was replaced after this run started"):
+        handler.lambda_handler(request, lambda_context)
+    assert keys(s3) == set()
+
+
+def test_a_manifest_of_another_job_is_refused(s3, handler, lambda_context):
+    put_job_file(s3)
+    other = f"s3://{DATA_BUCKET}/jobs/other-job/dataset/consolidated.manifest"
+    with pytest.raises(ValueError, match=rf"'{other}' is outside this job"):
+        handler.lambda_handler(event(consolidated_manifest_uri=other), lambda_context)
+
+
+def test_an_image_of_another_job_in_the_manifest_is_refused_naming_the_line(s3, handler, lambda_context):
+    foreign = detection_lines(2).replace(f"jobs/{JOB_ID}/images/1.jpg", "jobs/other-job/images/1.jpg")
+    put_manifest(s3, detection_lines(3) + foreign)
+    put_job_file(s3)
+    with pytest.raises(ValueError, match=rf"{MANIFEST_URI} line 5: source-ref 's3://{DATA_BUCKET}/jobs/other-job/"):
+        handler.lambda_handler(event(), lambda_context)
