@@ -69,10 +69,7 @@ Fields (limits marked [API] are CreateLabelingJob's / CreateTrainingJob's, from 
     starts at building the training data. Either must lie under the job's own folder ``jobs/<id>/`` or in a bucket
     the deployment allows (:mod:`truthflow.job_scope`); so must every image its lines name.
 
-Job ids (the ``<id>`` of ``jobs/<id>/``) are lower-case letters, digits and hyphens: every SageMaker name made
-from one (labeling and training jobs, models, endpoints) is compared case-insensitively by SageMaker, while S3 keys
-are case-sensitive, so ``jobs/Pens`` and ``jobs/pens`` would share an endpoint. Refusing upper case keeps the
-id-to-name mapping one-to-one and the names readable.
+Job ids (the ``<id>`` of ``jobs/<id>/``) follow :mod:`truthflow.job_ids`: lower-case letters, digits and hyphens.
 
 Unknown fields are errors (a typo must not silently become a default). :func:`parse_job_file` raises
 :class:`JobFileError` listing every problem, one per line, each naming the file and the field::
@@ -82,10 +79,9 @@ Unknown fields are errors (a typo must not silently become a default). :func:`pa
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -99,18 +95,36 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails
 
 from truthflow.algorithms import algorithm_for
 from truthflow.groundtruth.input_manifest import check_s3_uri
 from truthflow.groundtruth.label_config import TaskType, validate_labels
+from truthflow.job_file_errors import JobFileError, describe, json_kind
+from truthflow.job_ids import (
+    JOB_FILE_NAME,
+    JOBS_PREFIX,
+    MAX_JOB_ID_CHARS,
+    job_file_key,
+    job_id_from_key,
+    validate_job_id,
+)
 from truthflow.job_scope import JobScope
 
-JOB_FILE_NAME = "job.json"
-JOBS_PREFIX = "jobs/"
-MAX_JOB_ID_CHARS = 40
-# A Ground Truth name (API LabelingJobName: letters and digits, hyphens only between them), in lower case.
-_JOB_ID = re.compile(r"[a-z0-9](-*[a-z0-9])*")
+# Importable from here as before: the error type and the job id rules live in their own modules.
+__all__ = [
+    "JOBS_PREFIX",
+    "JOB_FILE_NAME",
+    "MAX_JOB_ID_CHARS",
+    "TASK_TYPE_DEFAULTS",
+    "JobFile",
+    "JobFileError",
+    "StartAt",
+    "job_file_key",
+    "job_id_from_key",
+    "parse_job_file",
+    "validate_job_id",
+]
+
 _INSTANCE_TYPE = re.compile(r"ml\.[a-z0-9-]+\.[a-z0-9]+")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # API TaskTitle pattern [\t\n\r -\uD7FF\uE000-\uFFFD]*: a character outside it is refused by CreateLabelingJob.
@@ -123,22 +137,6 @@ MAX_CONCURRENT_TASKS = 1_000
 # Ours, not the API's: labels x labels confusion counts per worker must stay small (see the module docstring).
 MAX_JOB_FILE_LABELS: Mapping[str, int] = {"bounding-box": 50, "image-classification": 500}
 MAX_HYPERPARAMETER_CHARS = 32_000
-_MAX_SHOWN_INPUT_CHARS = 80
-_UNESCAPED_BREAKS = re.compile("[\x85\u2028\u2029]")
-
-
-class JobFileError(ValueError):
-    """A job file that cannot be used. ``str(error)`` is one line per problem, each starting with the file name;
-    :attr:`problems` holds ``(field, message)`` pairs (field ``""`` for the file as a whole)."""
-
-    def __init__(self, source: str, problems: Sequence[tuple[str, str]]) -> None:
-        self.source = source
-        self.problems = list(problems)
-        super().__init__(
-            "\n".join(
-                f"{source}: {field}: {message}" if field else f"{source}: {message}" for field, message in self.problems
-            )
-        )
 
 
 # --- field types ------------------------------------------------------------------------------------------------------
@@ -493,114 +491,9 @@ def parse_job_file(text: str | bytes, *, source: str, scope: JobScope | None = N
             source, [("", f"is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})")]
         ) from None
     if not isinstance(data, dict):
-        raise JobFileError(source, [("", f"must be a JSON object {{...}}, not {_json_kind(data)}")])
+        raise JobFileError(source, [("", f"must be a JSON object {{...}}, not {json_kind(data)}")])
     context = {"task_type": data.get("task_type"), "scope": scope}
     try:
         return JobFile.model_validate(data, context=context)
     except ValidationError as error:
-        raise JobFileError(source, [_describe(detail) for detail in error.errors()]) from None
-
-
-def _describe(detail: ErrorDetails) -> tuple[str, str]:
-    """``(field path, message)`` for one pydantic error, in the words of a job file rather than of pydantic."""
-    location = detail["loc"]
-    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location).lstrip(".")
-    kind = detail["type"]
-    if kind == "extra_forbidden":
-        known = _known_fields(location[:-1])
-        close = difflib.get_close_matches(str(location[-1]), known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else f" (known fields: {', '.join(known)})"
-        return field, "unknown field" + hint
-    if kind == "missing":
-        return field, "is required"
-    message = detail["msg"].removeprefix("Value error, ")
-    message = message[:1].lower() + message[1:]
-    if kind == "value_error" and isinstance(detail["input"], list | dict):
-        return field, message  # our own checks of a list or section say which entry is wrong
-    return field, f"{message} (got {_shown(detail['input'])})"
-
-
-def _json_kind(value: object) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "true/false"
-    if value is None:
-        return "null"
-    return "a number"
-
-
-def _shown(value: object) -> str:
-    text = json.dumps(value, ensure_ascii=False) if _is_json(value) else repr(value)
-    # Keep the message one line a problem: JSON leaves these line breaks unescaped.
-    text = _UNESCAPED_BREAKS.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
-    return text if len(text) <= _MAX_SHOWN_INPUT_CHARS else text[: _MAX_SHOWN_INPUT_CHARS - 3] + "..."
-
-
-def _is_json(value: object) -> bool:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _known_fields(location: Sequence[int | str]) -> list[str]:
-    """The field names of the section at ``location`` (for "did you mean" hints)."""
-    model: type[BaseModel] = JobFile
-    for part in location:
-        field = model.model_fields.get(str(part))
-        annotation = field.annotation if field is not None else None
-        candidates = getattr(annotation, "__args__", (annotation,))
-        sections = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
-        if not sections:
-            return []
-        model = sections[0]
-    return list(model.model_fields)
-
-
-# --- job ids ----------------------------------------------------------------------------------------------------------
-
-
-def validate_job_id(job_id: str, *, what: str = "job id") -> str:
-    """Check a job id: lower-case letters, digits and hyphens, starting and ending with a letter or digit, at most
-    40 characters, so that names derived from it (``tf-<id>-<8 hex>``) fit SageMaker's 63 and no two ids share one
-    (SageMaker names are case-insensitive)."""
-    if not isinstance(job_id, str) or not job_id:
-        raise ValueError(f"{what} must be a non-empty string")
-    if len(job_id) > MAX_JOB_ID_CHARS:
-        raise ValueError(
-            f"{what} {job_id[:60]!r} is {len(job_id)} characters; at most {MAX_JOB_ID_CHARS} "
-            "(it becomes part of the SageMaker job names, which are limited to 63)"
-        )
-    if job_id != job_id.lower() and _JOB_ID.fullmatch(job_id.lower()):
-        raise ValueError(
-            f"{what} {job_id!r} has upper-case letters; use {job_id.lower()!r}: SageMaker names made from the id "
-            "are case-insensitive, so ids differing only in case would share them"
-        )
-    if not _JOB_ID.fullmatch(job_id):
-        raise ValueError(
-            f"{what} {job_id[:60]!r} may contain only lower-case letters, digits and hyphens, and must start and end "
-            "with a letter or digit (it becomes part of the SageMaker job names)"
-        )
-    return job_id
-
-
-def job_id_from_key(key: str, *, decode: Callable[[str], str] | None = None) -> str:
-    """The ``<id>`` of an object key ``jobs/<id>/job.json``; a ``ValueError`` for any other key or a bad id.
-
-    ``decode`` (e.g. :func:`truthflow.aws.s3.decode_event_key`) undoes the URL encoding of S3 event keys first;
-    a valid id never contains a character that encoding changes, so decoding only makes error messages readable.
-    """
-    if decode is not None:
-        key = decode(key)
-    parts = key.split("/")
-    if len(parts) != 3 or parts[0] + "/" != JOBS_PREFIX or parts[2] != JOB_FILE_NAME:
-        raise ValueError(f"{key!r} is not a job file: expected {JOBS_PREFIX}<id>/{JOB_FILE_NAME}")
-    return validate_job_id(parts[1], what=f"{key}: job id")
-
-
-def job_file_key(job_id: str) -> str:
-    return f"{JOBS_PREFIX}{validate_job_id(job_id)}/{JOB_FILE_NAME}"
+        raise JobFileError(source, [describe(detail, JobFile) for detail in error.errors()]) from None

@@ -8,12 +8,11 @@ for the duration of a ``with EmbeddedAws(...)`` block (moto is pinned for that r
 * Ground Truth behind CreateLabelingJob / DescribeLabelingJob (:class:`GroundTruthEmulator`): our PRE Lambda per
   manifest line, a workforce answering each task, worker responses and consolidation requests written where Ground
   Truth writes them, our ACS Lambda called per batch, the output manifest and the label counters;
-* ``.sync`` for SageMaker labeling and training jobs (polling Describe*, failing the task on Failed/Stopped);
+* ``.sync`` for SageMaker labeling and training jobs, task errors named as in AWS, Wait states and Retry intervals
+  that do not sleep (:mod:`truthflow.local.step_functions`);
 * training and hosting outcomes set by an :class:`EmulatorScenario` (no model is trained: the emulated training
   job reports the scenario's validation metric; endpoints move through their states as
-  :mod:`truthflow.local.hosting` plays them out), and Wait states and Retry intervals that do not sleep;
-* task errors named as Step Functions names them (``SageMaker.AmazonSageMakerException`` for the optimized
-  integrations, ``SageMaker.<Code>`` with an ``Exception`` suffix for the AWS SDK integration).
+  :mod:`truthflow.local.hosting` plays them out), and SageMaker calls that fail once when the scenario says so.
 
 What moto does not deliver, the caller does: S3 -> EventBridge -> starter Lambda is replaced by calling the starter
 handler with the same event (:meth:`EmbeddedAws.upload_job_event`).
@@ -34,7 +33,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
@@ -42,6 +40,7 @@ import boto3
 
 from truthflow.aws.s3 import iter_lines, parse_s3_uri, read_json, read_text, s3_uri, write_json, write_text
 from truthflow.local.hosting import HostingEmulator, HostingError, HostingScenario, UpdateOutcome
+from truthflow.local.step_functions import step_functions_patches
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -303,15 +302,6 @@ class EmbeddedAws:
         from moto.awslambda_simple.models import LambdaSimpleBackend
         from moto.sagemaker.models import SageMakerModelBackend
         from moto.sagemaker.responses import SageMakerResponse
-        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-            state_task_service_unsupported as unsupported,
-        )
-        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
-        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
-            StateTaskServiceAwsSdk,
-        )
-        from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
         emulator = self
 
@@ -369,24 +359,7 @@ class EmbeddedAws:
         yield mock.patch.object(SageMakerResponse, "describe_endpoint", hosting_call(hosting.describe, "EndpointName"))
         yield mock.patch.object(SageMakerResponse, "list_endpoints", hosting_call(hosting.list))
         yield mock.patch.object(SageMakerModelBackend, "describe_training_job", describe_training_job)
-        yield mock.patch.object(
-            unsupported.StateTaskServiceUnsupported, "_build_sync_resolver", _sagemaker_sync_resolver
-        )
-        yield mock.patch.object(
-            unsupported, "_SUPPORTED_INTEGRATION_PATTERNS", {ResourceCondition.WaitForTaskToken, ResourceCondition.Sync}
-        )
-        yield mock.patch.object(WaitFunction, "_wait_interval", lambda self, env, wait_seconds: None)
-        yield mock.patch.object(retrier_decl, "time", SimpleNamespace(sleep=lambda seconds: None))
-        yield mock.patch.object(unsupported.StateTaskServiceUnsupported, "_from_error", _sagemaker_task_error)
-        yield mock.patch.object(StateTaskServiceAwsSdk, "_normalise_exception_name", staticmethod(_aws_sdk_error_name))
-        original_eval = StateTaskServiceAwsSdk._eval_service_task
-
-        def eval_aws_sdk_task(service: Any, env: Any, *args: Any, **kwargs: Any) -> None:
-            # Step Functions hands AWS SDK results to the state as JSON: timestamps become text.
-            original_eval(service, env, *args, **kwargs)
-            env.stack.append(json.loads(json.dumps(env.stack.pop(), default=lambda value: value.isoformat())))
-
-        yield mock.patch.object(StateTaskServiceAwsSdk, "_eval_service_task", eval_aws_sdk_task)
+        yield from step_functions_patches()
         yield from self._transient_error_patches(SageMakerResponse)
 
     def _transient_error_patches(self, response_class: Any) -> Iterator[Any]:
@@ -599,114 +572,6 @@ def _missing_channels(channels: Sequence[Mapping[str, Any]]) -> list[str]:
         except Exception:
             missing.append(f"{channel.get('ChannelName')}={uri}")
     return missing
-
-
-def _sagemaker_sync_resolver(
-    self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
-) -> Callable[[], Any]:
-    """``.sync`` for SageMaker labeling and training jobs: describe until terminal, as Step Functions does."""
-    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
-    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-        FailureEvent,
-        FailureEventException,
-    )
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
-        StatesErrorNameType,
-    )
-    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
-    from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
-    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
-
-    action = self._get_boto_service_action()
-    kinds = {
-        "create_labeling_job": ("LabelingJob", "LabelingJobName"),
-        "create_training_job": ("TrainingJob", "TrainingJobName"),
-    }
-    if action not in kinds:
-        raise RuntimeError(f"Unsupported .sync callback procedure in resource {self.resource.resource_arn}")
-    kind, name_key = kinds[action]
-    env.stack.pop()
-    client = boto_client_for(
-        service="sagemaker", region=resource_runtime_part.region, state_credentials=state_credentials
-    )
-    describe = getattr(client, f"describe_{action.removeprefix('create_')}")
-
-    def resolve() -> Any:
-        description = describe(**{name_key: normalised_parameters[name_key]})
-        description.pop("ResponseMetadata", None)
-        # The state's output is JSON: timestamps become text, as boto's datetimes cannot be serialised.
-        description = json.loads(json.dumps(description, default=lambda value: value.isoformat()))
-        status = description[f"{kind}Status"]
-        if status in ("Completed",):
-            return description
-        if status not in ("Failed", "Stopped"):
-            return None
-        raise FailureEventException(
-            FailureEvent(
-                env=env,
-                error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
-                event_type=HistoryEventType.TaskFailed,
-                # moto's EventDetails TypedDict marks every kind of event as required; one is given, as moto does.
-                event_details=EventDetails(  # type: ignore[typeddict-item]
-                    taskFailedEventDetails=TaskFailedEventDetails(
-                        resource=self._get_sfn_resource(),
-                        resourceType=self._get_sfn_resource_type(),
-                        error=StatesErrorNameType.StatesTaskFailed.to_name(),
-                        cause=to_json_str(description),
-                    )
-                ),
-            )
-        )
-
-    return resolve
-
-
-def _sagemaker_task_error(self: Any, env: Any, ex: Exception) -> Any:
-    """A SageMaker API error fails the task as ``SageMaker.AmazonSageMakerException`` (catchable), as in AWS; moto
-    would otherwise report the uncatchable ``States.Runtime``."""
-    from botocore.exceptions import ClientError
-    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
-    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
-    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
-        StateTaskService,
-    )
-    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
-
-    if not isinstance(ex, ClientError):
-        return StateTaskService._from_error(self, env, ex)
-    code = ex.response["Error"]["Code"]
-    # Optimized SageMaker tasks name a resource limit as such and every other service error (throttling included)
-    # SageMaker.AmazonSageMakerException.
-    error = (
-        "SageMaker.ResourceLimitExceededException"
-        if code == "ResourceLimitExceeded"
-        else ("SageMaker.AmazonSageMakerException")
-    )
-    cause = f"{ex.response['Error']['Message']} (Service: SageMaker, Error Code: {code})"
-    return FailureEvent(
-        env=env,
-        error_name=CustomErrorName(error_name=error),
-        event_type=HistoryEventType.TaskFailed,
-        event_details=EventDetails(  # type: ignore[typeddict-item]
-            taskFailedEventDetails=TaskFailedEventDetails(
-                error=error, cause=cause, resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type()
-            )
-        ),
-    )
-
-
-def _aws_sdk_error_name(service: str, ex: Exception) -> str:
-    """The Error of a failed AWS SDK task as Step Functions names it: ``<Service>.<error code>``, with an
-    ``Exception`` suffix added when the code lacks one (``SageMaker.ValidationException``). moto would name every
-    error ``SageMaker.SageMakerException``."""
-    from botocore.exceptions import ClientError
-
-    code = ex.response.get("Error", {}).get("Code", "") if isinstance(ex, ClientError) else ""
-    service = {"sagemaker": "SageMaker"}.get(service.lower(), service)
-    name = f"{service}.{code or service}"
-    return name if name.endswith("Exception") else name + "Exception"
 
 
 @contextmanager
