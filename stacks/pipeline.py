@@ -211,13 +211,15 @@ class TrainingPipeline(Construct):
     def _state_machine_statements(self, stack: Stack, labeling: GroundTruthLabeling) -> list[iam.PolicyStatement]:
         """Exactly the actions the definition's tasks call, on the resources they touch.
 
-        SageMaker: Step Functions' documented policies for the optimized integrations (developer guide, "IAM policies
-        for calling SageMaker AI"; the same as CDK's SageMaker tasks): Create/Describe/Stop and the managed
-        ``StepFunctionsGetEventsForSageMaker<...>JobsRule`` for each ``.sync`` job type (training; batch transform,
-        which the automated-labeling loop adds; labeling, by analogy: its policy is not documented), the Create/Update
-        action for models, endpoint configs and endpoints, ``sagemaker:ListTags`` on ``*`` as documented, ``AddTags``
-        because every resource is created with tags (and ``.sync`` jobs are tagged by Step Functions), PassRole to
-        SageMaker only, and DescribeEndpoint for the AWS SDK task that polls the endpoint.
+        SageMaker: the policies Step Functions documents for its optimized integrations (developer guide, "IAM
+        policies for calling SageMaker AI": CreateTrainingJob and CreateTransformJob, each .sync with Create/Describe/
+        Stop, ``sagemaker:ListTags`` on ``*``, PassRole to SageMaker and the managed
+        ``StepFunctionsGetEventsForSageMaker<...>JobsRule``), and for CreateModel, CreateEndpointConfig, CreateEndpoint
+        and UpdateEndpoint the statements CDK's SageMaker tasks generate (the action on its resource types, ListTags).
+        Batch transform is granted for the automated-labeling loop that adds it; labeling .sync follows the training
+        pattern (Step Functions documents no policy for it). ``AddTags`` because every resource is created with tags
+        (and Step Functions tags the jobs it runs .sync); DescribeEndpoint for the AWS SDK tasks that read the
+        endpoint.
         """
 
         def arn(resource: str) -> str:
