@@ -75,6 +75,27 @@ def read_objects(bucket: s3.IBucket, *patterns: str) -> iam.PolicyStatement:
     )
 
 
+def read_object_versions(bucket: s3.IBucket, *patterns: str) -> iam.PolicyStatement:
+    """GetObject, and GetObjectVersion for reads by version id (a run reads the job file version it started with)."""
+    return iam.PolicyStatement(
+        actions=["s3:GetObject", "s3:GetObjectVersion"],
+        resources=[bucket.arn_for_objects(pattern) for pattern in patterns],
+    )
+
+
+def read_input_buckets(stack: Stack, names: Sequence[str]) -> list[iam.PolicyStatement]:
+    """Read access to the buckets the deployment lets job files name (``input_buckets`` in cdk.json)."""
+    if not names:
+        return []
+    return [
+        iam.PolicyStatement(
+            actions=["s3:GetObject"],
+            resources=[stack.format_arn(service="s3", region="", account="", resource=name, resource_name="*")
+                       for name in names],
+        )
+    ]  # fmt: skip
+
+
 def write_objects(bucket: s3.IBucket, *patterns: str) -> iam.PolicyStatement:
     return iam.PolicyStatement(
         actions=["s3:PutObject"], resources=[bucket.arn_for_objects(pattern) for pattern in patterns]
@@ -82,6 +103,7 @@ def write_objects(bucket: s3.IBucket, *patterns: str) -> iam.PolicyStatement:
 
 
 def list_prefix(bucket: s3.IBucket, prefix: str) -> iam.PolicyStatement:
+    """ListBucket limited to keys under ``prefix`` (``*`` in it matches any characters, ``/`` included)."""
     return iam.PolicyStatement(
         actions=["s3:ListBucket"],
         resources=[bucket.bucket_arn],

@@ -10,12 +10,26 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.functions import PipelineFunction, list_prefix, read_objects, sagemaker_log_groups, write_objects
+from stacks.functions import PipelineFunction, list_prefix, read_objects, sagemaker_log_groups
+
+
+def sagemaker_service_principal(stack: Stack) -> iam.ServicePrincipal:
+    """SageMaker as it may assume our roles: on behalf of this account only (``aws:SourceAccount``, the documented
+    guard against the cross-service confused deputy). ``aws:SourceArn`` is left out: which resource ARN SageMaker
+    presents when it assumes a role for a labeling job, a training job or an endpoint is not documented."""
+    return iam.ServicePrincipal(
+        "sagemaker.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
+    )
 
 
 class GroundTruthLabeling(Construct):
-    """PRE and ACS functions, and the execution role a labeling job runs with (reads the job's inputs, writes its
-    output under ``jobs/<id>/labeling/``, invokes only these two functions)."""
+    """PRE and ACS functions, and the execution role a labeling job runs with.
+
+    The role has what the Ground Truth developer guide lists for a labeling job's execution role ("Create a SageMaker
+    execution role for a Ground Truth labeling job": built-in task types plus custom Lambdas), scoped down: read the
+    job's images and labeling files, write (and abort multipart uploads of) its output under ``jobs/<id>/labeling/``,
+    ListBucket and GetBucketLocation on the data bucket, CloudWatch metrics (worker metrics) only in SageMaker's
+    namespaces, logs only in ``/aws/sagemaker/LabelingJobs``, and invoke only these two functions."""
 
     def __init__(
         self,
@@ -62,13 +76,24 @@ class GroundTruthLabeling(Construct):
         self.role = iam.Role(
             self,
             "ExecutionRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            assumed_by=sagemaker_service_principal(stack),
             description="truthflow Ground Truth labeling jobs",
         )
         for statement in (
-            read_objects(data, "jobs/*"),
-            write_objects(data, "jobs/*/labeling/*"),
+            read_objects(data, "jobs/*/images/*", "jobs/*/manifests/*", "jobs/*/labeling/*"),
+            iam.PolicyStatement(
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[data.arn_for_objects("jobs/*/labeling/*")],
+            ),
             list_prefix(data, "jobs/"),
+            iam.PolicyStatement(actions=["s3:GetBucketLocation"], resources=[data.bucket_arn]),
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],  # PutMetricData has no resource-level permissions; the namespace condition scopes it
+                conditions={
+                    "StringLike": {"cloudwatch:namespace": ["AWS/SageMaker/*", "AWS/Sagemaker/*", "/aws/sagemaker/*"]}
+                },
+            ),
             iam.PolicyStatement(
                 actions=["lambda:InvokeFunction"],
                 resources=[

@@ -8,6 +8,7 @@ resources): no wildcard *action* exists anywhere; these are resource patterns wh
 from __future__ import annotations
 
 from aws_cdk import Stack
+from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 
 # A bucket ARN appears as <Logical.Arn> in its own stack and as an imported export in the other one.
@@ -29,14 +30,19 @@ def _regex(pattern: str) -> RegexAppliesTo:
 REVIEWED_WILDCARDS = [
     (
         "Objects of any job folder: jobs/<id>/ is created by users at run time. Each role gets only the sub-folders "
-        "and files its step reads or writes (job.json, manifests/, labeling/, dataset/, predictions/, status.json), "
-        "one bucket.",
+        "and files its step reads or writes (job.json, images/, manifests/, labeling/, dataset/, predictions/, "
+        "status.json), one bucket; every step checks at run time that a job reads only its own folder.",
         [
             _regex(
                 f"Resource::{_BUCKET}\\/jobs\\/\\*"
-                r"(\/(job\.json|status\.json|manifests\/\*|labeling\/\*|dataset\/\*|predictions\/\*))?"
+                r"(\/(job\.json|status\.json|images\/\*|manifests\/\*|labeling\/\*|dataset\/\*|predictions\/\*))?"
             )
         ],
+    ),
+    (
+        "Objects of the buckets the deployment lists in cdk.json (input_buckets) for job files to name: the steps "
+        "that read job inputs and the training role read them; every step checks each address a job brings.",
+        [_regex(r"Resource::arn:<AWS::Partition>:s3:::[a-z0-9][a-z0-9.-]+[a-z0-9]\/\*")],
     ),
     (
         "Training output of any run: SageMaker writes <training job name>/output/model.tar.gz under training/, and "
@@ -44,9 +50,9 @@ REVIEWED_WILDCARDS = [
         [_regex(f"Resource::{_BUCKET}\\/training\\/\\*")],
     ),
     (
-        "SageMaker labeling, training and transform jobs, models, endpoint configs and endpoints are named per run "
-        "at run time "
-        "(from the job id and the execution); the ARN still fixes partition, region, account and resource type.",
+        "SageMaker labeling, training and transform jobs, models, endpoint configs and endpoints are named per run at "
+        "run time (from the job id and the execution); the ARN still fixes partition, region, account and resource "
+        "type.",
         [
             _regex(
                 f"Resource::arn:<AWS::Partition>:sagemaker:{_REGION}:{_ACCOUNT}:"
@@ -65,10 +71,11 @@ REVIEWED_WILDCARDS = [
         ],
     ),
     (
-        "Actions without resource-level permissions, so IAM requires Resource '*': X-Ray PutTraceSegments and "
-        "PutTelemetryRecords (active tracing of every function and the state machine), the CloudWatch Logs delivery "
-        "APIs Step Functions uses for execution logging, and cloudwatch:PutMetricData for SageMaker (limited by a "
-        "namespace condition).",
+        "Resource '*' where IAM or the documented policy requires it: X-Ray PutTraceSegments and PutTelemetryRecords "
+        "(active tracing of every function and the state machine), the CloudWatch Logs delivery APIs Step Functions "
+        "uses for execution logging, cloudwatch:PutMetricData for SageMaker and Ground Truth (limited by a namespace "
+        "condition), and sagemaker:ListTags, which Step Functions' documented policy for its SageMaker integrations "
+        "grants on '*'.",
         ["Resource::*"],
     ),
 ]
@@ -80,5 +87,20 @@ def suppress_reviewed_findings(stack: Stack) -> None:
         [
             NagPackSuppression(id="AwsSolutions-IAM5", reason=reason, applies_to=applies)
             for reason, applies in REVIEWED_WILDCARDS
+        ],
+    )
+
+
+def accept_dead_letter_queue(queue: sqs.IQueue) -> None:
+    """SQS3 asks every queue to have a dead-letter queue unless it is one; cdk-nag recognises only the redrive
+    policies of other queues, not a Lambda function's on-failure destination, which this queue is."""
+    NagSuppressions.add_resource_suppressions(
+        queue,
+        [
+            NagPackSuppression(
+                id="AwsSolutions-SQS3",
+                reason="This queue is the dead-letter destination itself: the starter Lambda's on-failure destination "
+                "for asynchronous invocations, watched by a CloudWatch alarm that notifies the run topic.",
+            )
         ],
     )

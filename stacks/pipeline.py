@@ -3,6 +3,7 @@ notifications, and the trigger (S3 "Object Created" for ``jobs/<id>/job.json`` -
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,21 +11,32 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.functions import PipelineFunction, list_prefix, read_objects, sagemaker_log_groups, write_objects
-from stacks.labeling import GroundTruthLabeling
+from stacks.functions import (
+    PipelineFunction,
+    list_prefix,
+    read_input_buckets,
+    read_object_versions,
+    read_objects,
+    sagemaker_log_groups,
+    write_objects,
+)
+from stacks.labeling import GroundTruthLabeling, sagemaker_service_principal
+from stacks.nag_suppressions import accept_dead_letter_queue
+from stacks.notifications import RunNotifications
 
 DEFINITION = Path(__file__).resolve().parents[1] / "statemachine" / "pipeline.asl.json"
 # SageMaker resources the definition creates with tags.
 TAGGED_RESOURCES = ("labeling-job", "training-job", "transform-job", "model", "endpoint-config", "endpoint")
+# Step Functions' managed rules behind the .sync integrations the definition uses or will use (batch transform).
+SYNC_JOB_RULES = ("SageMakerTrainingJobsRule", "SageMakerTransformJobsRule", "SageMakerLabelingJobsRule")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +50,7 @@ class RunSettings:
     log_retention: logs.RetentionDays
     training_instance_type: str | None = None
     endpoint_instance_type: str | None = None
+    input_buckets: tuple[str, ...] = ()
 
 
 class TrainingPipeline(Construct):
@@ -54,6 +67,9 @@ class TrainingPipeline(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        # Buckets beyond the data bucket that job files may name: every step that reads job inputs checks against it.
+        scope_environment = {"INPUT_BUCKETS": json.dumps(list(settings.input_buckets))}
+        input_reads = read_input_buckets(stack, settings.input_buckets)
 
         def function(construct_id: str, folder: str, description: str, **kwargs: object) -> PipelineFunction:
             return PipelineFunction(
@@ -63,25 +79,27 @@ class TrainingPipeline(Construct):
 
         self.prepare = function(
             "PrepareLabeling", "prepare_labeling", "Validate job.json, list images, write the labeling input",
-            statements=[read_objects(data, "jobs/*/job.json"), list_prefix(data, "jobs/"),
+            statements=[read_object_versions(data, "jobs/*/job.json"), list_prefix(data, "jobs/*/images/"),
                         write_objects(data, "jobs/*/manifests/*")],
+            environment=scope_environment,
         )  # fmt: skip
         self.consolidate = function(
             "ConsolidateJob", "reconsolidate", "Consolidate every worker response of a finished labeling job",
-            statements=[read_objects(data, "jobs/*"), list_prefix(data, "jobs/"),
-                        write_objects(data, "jobs/*/dataset/*")],
-            timeout=Duration.minutes(15), memory_size=3008,
+            statements=[read_objects(data, "jobs/*"), list_prefix(data, "jobs/*/labeling/"),
+                        write_objects(data, "jobs/*/dataset/*"), *input_reads],
+            timeout=Duration.minutes(15), memory_size=3008, environment=scope_environment,
         )  # fmt: skip
         self.build = function(
             "BuildTrainingData", "build_training_data", "Split and convert the consolidated labels to training data",
-            statements=[read_objects(data, "jobs/*"), list_prefix(data, "jobs/"),
-                        write_objects(data, "jobs/*/dataset/*")],
+            statements=[read_objects(data, "jobs/*"), read_object_versions(data, "jobs/*/job.json"),
+                        write_objects(data, "jobs/*/dataset/*"), *input_reads],
             timeout=Duration.minutes(15), memory_size=3008,
             environment={
                 "ARTIFACTS_BUCKET": artifacts.bucket_name,
                 # Deployment-wide defaults for what a job file leaves out (cdk.json context).
                 "DEFAULT_TRAINING_INSTANCE_TYPE": settings.training_instance_type or "",
                 "DEFAULT_ENDPOINT_INSTANCE_TYPE": settings.endpoint_instance_type or "",
+                **scope_environment,
             },
         )  # fmt: skip
         self.check_quality = function(
@@ -90,7 +108,7 @@ class TrainingPipeline(Construct):
         self.route_machine_labels = function(
             "RouteMachineLabels", "route_machine_labels",
             "Automated labeling: choose the confidence threshold, keep machine labels above it, route the rest",
-            statements=[read_objects(data, "jobs/*"), list_prefix(data, "jobs/"),
+            statements=[read_objects(data, "jobs/*"), list_prefix(data, "jobs/*/predictions/"),
                         write_objects(data, "jobs/*/dataset/*", "jobs/*/manifests/*")],
             timeout=Duration.minutes(15), memory_size=3008,
         )  # fmt: skip
@@ -98,7 +116,7 @@ class TrainingPipeline(Construct):
         self.sagemaker_role = iam.Role(
             self,
             "SageMakerRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            assumed_by=sagemaker_service_principal(stack),
             description="truthflow training jobs and endpoints",
         )
         for statement in (
@@ -115,18 +133,12 @@ class TrainingPipeline(Construct):
                 resources=["*"],
                 conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "AWS/SageMaker"]}},
             ),
+            *input_reads,
         ):
             self.sagemaker_role.add_to_policy(statement)
 
-        self.topic = sns.Topic(
-            self,
-            "Notifications",
-            display_name="truthflow runs",
-            enforce_ssl=True,
-            master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
-        )
-        if settings.notification_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(settings.notification_email))
+        self.notifications = RunNotifications(self, "Notifications", email=settings.notification_email)
+        self.topic = self.notifications.topic
 
         functions = {
             "PrepareLabelingFunctionName": self.prepare,
@@ -165,18 +177,37 @@ class TrainingPipeline(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
+        # Timeouts, aborts and errors no Catch can see (States.DataLimitExceeded) still reach the topic.
+        self.run_ended_rule = self.notifications.notify_on_abnormal_end(self.state_machine)
 
         self.start_run = function(
             "StartRun", "start_run", "Start a run when a job.json is uploaded",
-            statements=[read_objects(data, "jobs/*/job.json"), write_objects(data, "jobs/*/status.json"),
+            statements=[read_object_versions(data, "jobs/*/job.json"), write_objects(data, "jobs/*/status.json"),
                         iam.PolicyStatement(actions=["states:StartExecution"],
                                             resources=[self.state_machine.state_machine_arn])],
             environment={
                 "STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
                 "POLL_SECONDS": str(settings.poll_seconds),
                 "MAX_ENDPOINT_POLLS": str(settings.max_endpoint_polls),
+                **scope_environment,
             },
         )  # fmt: skip
+        # EventBridge invokes the starter asynchronously: what still fails after Lambda's two retries (S3 or Step
+        # Functions unreachable; bad uploads never raise) is kept here, and the alarm tells the topic.
+        self.start_run_failures = sqs.Queue(
+            self,
+            "StartRunFailures",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        accept_dead_letter_queue(self.start_run_failures)
+        self.start_run.function.configure_async_invoke(
+            on_failure=destinations.SqsDestination(self.start_run_failures), retry_attempts=2
+        )
+        self.start_run_alarm = self.notifications.alarm_on_messages(
+            self.start_run_failures, what="A job.json upload could not be processed (the starter failed 3 times)"
+        )
         self.trigger = events.Rule(
             self,
             "JobFileUploaded",
@@ -190,7 +221,18 @@ class TrainingPipeline(Construct):
         )
 
     def _state_machine_statements(self, stack: Stack, labeling: GroundTruthLabeling) -> list[iam.PolicyStatement]:
-        """Exactly the actions the definition's tasks call, on the resources they touch."""
+        """Exactly the actions the definition's tasks call, on the resources they touch.
+
+        SageMaker: the policies Step Functions documents for its optimized integrations (developer guide, "IAM
+        policies for calling SageMaker AI": CreateTrainingJob and CreateTransformJob, each .sync with Create/Describe/
+        Stop, ``sagemaker:ListTags`` on ``*``, PassRole to SageMaker and the managed
+        ``StepFunctionsGetEventsForSageMaker<...>JobsRule``), and for CreateModel, CreateEndpointConfig, CreateEndpoint
+        and UpdateEndpoint the statements CDK's SageMaker tasks generate (the action on its resource types, ListTags).
+        Batch transform is granted for the automated-labeling loop that adds it; labeling .sync follows the training
+        pattern (Step Functions documents no policy for it). ``AddTags`` because every resource is created with tags
+        (and Step Functions tags the jobs it runs .sync); DescribeEndpoint for the AWS SDK tasks that read the
+        endpoint.
+        """
 
         def arn(resource: str) -> str:
             return stack.format_arn(service="sagemaker", resource=resource, resource_name="*")
@@ -219,9 +261,11 @@ class TrainingPipeline(Construct):
             iam.PolicyStatement(actions=["sagemaker:CreateModel"], resources=[arn("model")]),
             iam.PolicyStatement(actions=["sagemaker:CreateEndpointConfig"], resources=[arn("endpoint-config")]),
             iam.PolicyStatement(
-                actions=["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint"],
+                actions=["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"],
                 resources=[arn("endpoint"), arn("endpoint-config")],
             ),
+            iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"], resources=[arn("endpoint")]),
+            iam.PolicyStatement(actions=["sagemaker:ListTags"], resources=["*"]),
             iam.PolicyStatement(
                 actions=["sagemaker:AddTags"],
                 resources=[arn(kind) for kind in TAGGED_RESOURCES],
@@ -238,8 +282,8 @@ class TrainingPipeline(Construct):
                     stack.format_arn(
                         service="events", resource="rule", resource_name=f"StepFunctionsGetEventsFor{name}"
                     )
-                    for name in ("SageMakerTrainingJobsRule", "SageMakerLabelingJobsRule", "SageMakerTransformJobsRule")
+                    for name in SYNC_JOB_RULES
                 ],
             ),
-            iam.PolicyStatement(actions=["sns:Publish"], resources=[self.topic.topic_arn]),
+            *self.notifications.publish_statements(),
         ]

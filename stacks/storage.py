@@ -8,9 +8,15 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-# Ground Truth's worker UI fetches images from the browser: without this rule labeling tasks fail (GT docs, CORS).
+# Ground Truth's worker UI fetches images from the browser: without a CORS rule labeling tasks fail. The rule is the
+# Ground Truth guide's ("CORS permission requirement": GET, no headers, Access-Control-Allow-Origin exposed), with
+# its "*" origin narrowed to the SageMaker domain the worker portal is served from
+# (https://<id>.labeling.<region>.sagemaker.aws); SageMaker's own CORS rules name the same origin.
+GROUND_TRUTH_ORIGIN = "https://*.sagemaker.aws"
 GROUND_TRUTH_CORS = s3.CorsRule(
-    allowed_methods=[s3.HttpMethods.GET], allowed_origins=["*"], exposed_headers=["Access-Control-Allow-Origin"]
+    allowed_methods=[s3.HttpMethods.GET],
+    allowed_origins=[GROUND_TRUTH_ORIGIN],
+    exposed_headers=["Access-Control-Allow-Origin"],
 )
 
 
@@ -27,10 +33,15 @@ def _private_bucket(scope: Construct, construct_id: str, **kwargs: object) -> s3
 
 
 class PipelineStorage(Construct):
-    """Buckets and table. Data and artifacts are versioned and logged; the data bucket sends events to EventBridge."""
+    """Buckets and table. Data and artifacts are versioned and logged; the data bucket sends events to EventBridge.
+    Versions replaced or deleted more than ``noncurrent_version_days`` ago are expired (a run reads the job-file
+    version it started with, so app.py keeps that longer than a run can last)."""
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, noncurrent_version_days: int) -> None:
         super().__init__(scope, construct_id)
+        expire_old_versions = s3.LifecycleRule(
+            id="ExpireNoncurrentVersions", noncurrent_version_expiration=Duration.days(noncurrent_version_days)
+        )
         self.access_logs = _private_bucket(
             self,
             "AccessLogs",
@@ -44,6 +55,7 @@ class PipelineStorage(Construct):
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="data/",
             cors=[GROUND_TRUTH_CORS],
+            lifecycle_rules=[expire_old_versions],
         )
         # EventBridge notifications set on the bucket resource itself: CDK's event_bridge_enabled would add a
         # custom-resource Lambda with a managed policy just to flip this switch.
@@ -52,7 +64,7 @@ class PipelineStorage(Construct):
         cfn_data.add_property_override("NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True)
         self.artifacts = _private_bucket(
             self, "Artifacts", versioned=True, server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="artifacts/",
+            server_access_logs_prefix="artifacts/", lifecycle_rules=[expire_old_versions],
         )  # fmt: skip
         self.worker_stats = dynamodb.Table(
             self,
@@ -69,8 +81,8 @@ class PipelineStorage(Construct):
 
 
 class StorageStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, **kwargs: object) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, noncurrent_version_days: int, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        self.storage = PipelineStorage(self, "Storage")
+        self.storage = PipelineStorage(self, "Storage", noncurrent_version_days=noncurrent_version_days)
         CfnOutput(self, "DataBucketName", value=self.storage.data.bucket_name, description="Upload jobs/<id>/ here")
         CfnOutput(self, "ArtifactsBucketName", value=self.storage.artifacts.bucket_name)

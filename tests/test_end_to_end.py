@@ -206,8 +206,9 @@ def test_bring_your_own_annotations_skips_labeling(embedded):
                     {"source-ref": f"s3://{aws.resources.data_bucket}/jobs/{JOB_ID}/images/{name}", **annotation}
                 )
             )
-        s3.put_object(Bucket=aws.resources.data_bucket, Key="imports/output.manifest", Body="".join(lines).encode())
-        uri = f"s3://{aws.resources.data_bucket}/imports/output.manifest"
+        key = f"jobs/{JOB_ID}/imports/output.manifest"
+        s3.put_object(Bucket=aws.resources.data_bucket, Key=key, Body="".join(lines).encode())
+        uri = f"s3://{aws.resources.data_bucket}/jobs/{JOB_ID}/imports/output.manifest"
         result = run(aws, job_file(existing_annotations={"output_manifest": uri}))
         assert result["description"]["status"] == "SUCCEEDED"
         assert "Label images" not in result["entered"]

@@ -10,10 +10,12 @@ import pytest
 from emulated_aws import DATA_BUCKET
 from test_handler_reconsolidate import (
     JOB_NAME,
+    LABEL_CONFIG_KEY,
     answer,
     boxes,
     labeling_event,
     put_input_manifest,
+    put_label_config,
     put_worker_response,
 )
 
@@ -41,6 +43,10 @@ def handler(load_handler, monkeypatch):
     return load_handler("build_training_data")
 
 
+def image(index: int) -> str:
+    return f"s3://{DATA_BUCKET}/jobs/{JOB_ID}/images/{index}.jpg"
+
+
 def detection_lines(count: int, *, confidence: float = 0.9) -> str:
     lines = []
     for index in range(count):
@@ -55,7 +61,7 @@ def detection_lines(count: int, *, confidence: float = 0.9) -> str:
             image_height=480,
             job_name="pens",
         )
-        lines.append(dump_manifest_line(output_manifest_line({"source-ref": f"s3://b/images/{index}.jpg"}, annotation)))
+        lines.append(dump_manifest_line(output_manifest_line({"source-ref": image(index)}, annotation)))
     return "".join(lines)
 
 
@@ -63,7 +69,7 @@ def classification_lines(count: int) -> str:
     return "".join(
         dump_manifest_line(
             output_manifest_line(
-                {"source-ref": f"s3://b/images/{index}.jpg"},
+                {"source-ref": image(index)},
                 classification_annotation(
                     label_attribute_name=ATTRIBUTE,
                     class_names=["cat", "dog"],
@@ -81,18 +87,29 @@ def put_manifest(s3: Any, text: str) -> None:
     s3.put_object(Bucket=DATA_BUCKET, Key=MANIFEST_KEY, Body=text.encode())
 
 
-def put_job_file(s3: Any, **fields: Any) -> None:
+JOB_FILE: dict[str, Any] = {}  # the reference to the last job file put, as the state machine passes it
+
+
+def put_job_file(s3: Any, **fields: Any) -> dict[str, Any]:
+    """Put the job file and the label-category file "Prepare labeling input" writes from it."""
     job = {"task_type": "bounding-box", "labels": ["pen", "pencil"]} | fields
-    s3.put_object(Bucket=DATA_BUCKET, Key=f"jobs/{JOB_ID}/job.json", Body=json.dumps(job).encode())
+    put = s3.put_object(Bucket=DATA_BUCKET, Key=f"jobs/{JOB_ID}/job.json", Body=json.dumps(job).encode())
+    JOB_FILE.clear()
+    JOB_FILE.update(key=f"jobs/{JOB_ID}/job.json", version_id=put.get("VersionId"), etag=put["ETag"].strip('"'))
+    put_label_config(s3, job["labels"])
+    return dict(JOB_FILE)
 
 
-def event(labels: list[str] | None, **dataset: Any) -> dict[str, Any]:
+def event(**dataset: Any) -> dict[str, Any]:
     return {
         "bucket": DATA_BUCKET,
         "job_id": JOB_ID,
-        "labeling": {"labeling_job_name": LABELING_JOB_NAME},
-        "dataset": {"consolidated_manifest_uri": MANIFEST_URI, "label_attribute_name": ATTRIBUTE, "labels": labels}
-        | dataset,
+        "job_file": dict(JOB_FILE) or {"key": f"jobs/{JOB_ID}/job.json", "etag": "0" * 32},
+        "labeling": {
+            "labeling_job_name": LABELING_JOB_NAME,
+            "label_config_uri": f"s3://{DATA_BUCKET}/{LABEL_CONFIG_KEY}",
+        },
+        "dataset": {"consolidated_manifest_uri": MANIFEST_URI, "label_attribute_name": ATTRIBUTE} | dataset,
     }
 
 
@@ -120,7 +137,7 @@ def test_detection_manifest_gives_every_format_and_the_training_job_settings(s3,
     put_manifest(s3, detection_lines(10))
     put_job_file(s3)
 
-    result = handler.lambda_handler(event(["pen", "pencil"]), lambda_context)
+    result = handler.lambda_handler(event(), lambda_context)
 
     prefix = f"s3://{DATA_BUCKET}/{TRAINING}"
     assert result["train_manifest_uri"] == prefix + "train.manifest"
@@ -157,10 +174,14 @@ def test_classification_manifest_gives_augmented_manifests_and_lst(s3, handler, 
         s3, task_type="image-classification", labels=["cat", "dog"], split={"validation_fraction": 0.3, "seed": 7}
     )
 
-    result = handler.lambda_handler(event(["cat", "dog"]), lambda_context)
+    result = handler.lambda_handler(event(), lambda_context)
 
     assert (result["num_training_samples"], result["num_validation_samples"]) == (14, 6)
     assert result["num_classes"] == 2
+    # The classifier's default batch of 32 is more than the 14 training images: capped, and said so.
+    assert result["training"]["hyperparameters"]["mini_batch_size"] == "14"
+    assert result["training"]["hyperparameters"]["resize"] == "224"
+    assert "class_names" not in result  # the labels stay in the label-category file and classes.txt
     assert keys(s3) == {
         "train.manifest",
         "validation.manifest",
@@ -179,7 +200,7 @@ def test_exclusion_rule_comes_from_the_job_file_and_is_counted(s3, handler, lamb
     put_job_file(s3, exclusion={"min_confidence": 0.5, "min_box_width": 1, "min_box_height": 1})
 
     with pytest.raises(ValueError, match=r"consolidated\.manifest: the train split is empty"):
-        handler.lambda_handler(event(["pen", "pencil"]), lambda_context)
+        handler.lambda_handler(event(), lambda_context)
 
     summary = json.loads(read(s3, "summary.json"))
     assert summary["excluded"]["boxes_low_confidence"] == 9
@@ -193,7 +214,8 @@ def test_reconsolidated_job_flows_into_training_data_and_failed_objects_are_skip
     for index in range(5):  # 5.jpg has no response: failed, written unlabeled, skipped here
         drawn = ("pen", 10 + index, 20, 100, 60)
         put_worker_response(s3, index, [answer("A", boxes(drawn)), answer("B", boxes(drawn))])
-    request = labeling_event("bounding-box", ["pen", "pencil"])
+    request = labeling_event(s3, "bounding-box", ["pen", "pencil"])
+    request["job_file"] = dict(JOB_FILE)
     request["dataset"] = load_handler("reconsolidate").lambda_handler(request, lambda_context)
 
     result = handler.lambda_handler(request, lambda_context)
@@ -205,19 +227,21 @@ def test_reconsolidated_job_flows_into_training_data_and_failed_objects_are_skip
     assert json.loads(read(s3, "summary.json"))["unlabeled_lines"] == 1
 
 
-def test_a_consolidated_manifest_from_the_job_file_needs_only_its_uri_and_the_labels(s3, handler, lambda_context):
+def test_a_consolidated_manifest_from_the_job_file_needs_only_its_uri(s3, handler, lambda_context):
     put_manifest(s3, detection_lines(5))
     put_job_file(s3, existing_annotations={"consolidated_manifest": MANIFEST_URI})
     # What the state machine's Pass state builds from the prepare step's output.
     request = {
         "bucket": DATA_BUCKET,
         "job_id": JOB_ID,
+        "job_file": dict(JOB_FILE),
         "labeling": {
             "labeling_job_name": LABELING_JOB_NAME,
+            "label_config_uri": f"s3://{DATA_BUCKET}/{LABEL_CONFIG_KEY}",
             "start_at": "build",
             "existing_manifest_uri": MANIFEST_URI,
         },
-        "dataset": {"consolidated_manifest_uri": MANIFEST_URI, "labels": ["pen", "pencil"]},
+        "dataset": {"consolidated_manifest_uri": MANIFEST_URI},
     }
 
     result = handler.lambda_handler(request, lambda_context)
@@ -230,7 +254,7 @@ def test_a_consolidated_manifest_from_the_job_file_needs_only_its_uri_and_the_la
     ("text", "message"),
     [
         ("", "no labeled images"),
-        ('{"source-ref": "s3://b/1.jpg"}\n', "no labeled images"),
+        (f'{{"source-ref": "s3://{DATA_BUCKET}/jobs/{JOB_ID}/images/1.jpg"}}\n', "no labeled images"),
         ("garbage\n", "line 1: not valid JSON"),
     ],
 )
@@ -239,7 +263,7 @@ def test_an_empty_or_garbage_manifest_is_a_clear_error(s3, handler, lambda_conte
     put_job_file(s3)
 
     with pytest.raises(ValueError, match=rf"{MANIFEST_URI}: cannot build training data: .*{message}"):
-        handler.lambda_handler(event(None, label_attribute_name=None), lambda_context)
+        handler.lambda_handler(event(label_attribute_name=None), lambda_context)
 
 
 def test_a_job_file_with_an_unknown_key_is_refused(s3, handler, lambda_context):
@@ -247,14 +271,15 @@ def test_a_job_file_with_an_unknown_key_is_refused(s3, handler, lambda_context):
     put_job_file(s3, split={"validation_fracton": 0.1})
 
     with pytest.raises(JobFileError, match=rf"jobs/{JOB_ID}/job\.json: split\.validation_fracton: unknown field"):
-        handler.lambda_handler(event(["pen", "pencil"]), lambda_context)
+        handler.lambda_handler(event(), lambda_context)
 
 
 def test_a_missing_job_file_is_a_clear_error(s3, handler, lambda_context):
     put_manifest(s3, detection_lines(5))
+    JOB_FILE.clear()
 
-    with pytest.raises(JobFileError, match=rf"s3://{DATA_BUCKET}/jobs/{JOB_ID}/job\.json: not found"):
-        handler.lambda_handler(event(["pen", "pencil"]), lambda_context)
+    with pytest.raises(JobFileError, match=rf"jobs/{JOB_ID}/job\.json: not found"):
+        handler.lambda_handler(event(), lambda_context)
     assert keys(s3) == set()
 
 
@@ -262,7 +287,7 @@ def test_settings_come_from_the_job_file_and_training_is_configured(s3, handler,
     put_manifest(s3, detection_lines(10))
     put_job_file(s3, split={"validation_fraction": 0.5, "seed": 3})
 
-    result = handler.lambda_handler(event(["pen", "pencil"]), lambda_context)
+    result = handler.lambda_handler(event(), lambda_context)
 
     assert (result["num_training_samples"], result["num_validation_samples"]) == (5, 5)
     training = result["training"]
@@ -273,3 +298,29 @@ def test_settings_come_from_the_job_file_and_training_is_configured(s3, handler,
     assert int(training["hyperparameters"]["label_width"]) >= result["label_width"]
     uris = [text for text in all_strings(result) if "://" in text and not text.startswith("arn:")]
     assert all(uri.startswith("s3://") for uri in uris)
+
+
+def test_a_replaced_job_file_is_not_read_in_its_place(s3, handler, lambda_context):
+    put_manifest(s3, detection_lines(10))
+    started_with = put_job_file(s3, split={"validation_fraction": 0.5, "seed": 3})
+    put_job_file(s3, split={"validation_fraction": 0.1, "seed": 3})  # uploaded while the run was labeling
+    request = event() | {"job_file": started_with}
+
+    with pytest.raises(JobFileError, match=rf"jobs/{JOB_ID}/job\.json: was replaced after this run started"):
+        handler.lambda_handler(request, lambda_context)
+    assert keys(s3) == set()
+
+
+def test_a_manifest_of_another_job_is_refused(s3, handler, lambda_context):
+    put_job_file(s3)
+    other = f"s3://{DATA_BUCKET}/jobs/other-job/dataset/consolidated.manifest"
+    with pytest.raises(ValueError, match=rf"'{other}' is outside this job"):
+        handler.lambda_handler(event(consolidated_manifest_uri=other), lambda_context)
+
+
+def test_an_image_of_another_job_in_the_manifest_is_refused_naming_the_line(s3, handler, lambda_context):
+    foreign = detection_lines(2).replace(f"jobs/{JOB_ID}/images/1.jpg", "jobs/other-job/images/1.jpg")
+    put_manifest(s3, detection_lines(3) + foreign)
+    put_job_file(s3)
+    with pytest.raises(ValueError, match=rf"{MANIFEST_URI} line 5: source-ref 's3://{DATA_BUCKET}/jobs/other-job/"):
+        handler.lambda_handler(event(), lambda_context)

@@ -88,12 +88,13 @@ def test_text_source_is_passed_through_as_task_object(env_task, load_handler, la
 
 
 def test_line_written_by_the_prepare_step_reaches_workers_unchanged(s3, load_handler, lambda_context, no_env_task):
-    s3.put_object(
+    put = s3.put_object(
         Bucket=DATA_BUCKET, Key="jobs/fruit-v1/job.json", Body=json.dumps(load_event("job_image_classification.json"))
     )
     s3.put_object(Bucket=DATA_BUCKET, Key="jobs/fruit-v1/images/apple 1.jpg", Body=b"\xff\xd8")
+    job_file = {"key": "jobs/fruit-v1/job.json", "etag": put["ETag"].strip('"')}
     prepared = load_handler("prepare_labeling").lambda_handler(
-        {"bucket": DATA_BUCKET, "job_id": "fruit-v1", "run_id": "run-1"}, lambda_context
+        {"bucket": DATA_BUCKET, "job_id": "fruit-v1", "run_id": "run-1", "job_file": job_file}, lambda_context
     )
     manifest = s3.get_object(Bucket=DATA_BUCKET, Key="jobs/fruit-v1/manifests/input.manifest")["Body"].read()
     [line] = manifest.decode().splitlines()

@@ -27,7 +27,6 @@ OUTPUT_KEYS = {
     "labeling_job_name",
     "label_attribute_name",
     "task_type",
-    "labels",
     "n_objects",
     "input_manifest_uri",
     "label_config_uri",
@@ -48,8 +47,12 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
 GROUND_TRUTH_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 
 
+JOB_FILES: dict[str, dict[str, Any]] = {}  # job id -> the job file version the run "started" with
+
+
 def event(job_id: str = JOB_ID, run_id: str = RUN_ID) -> dict[str, Any]:
-    return {"bucket": DATA_BUCKET, "job_id": job_id, "run_id": run_id}
+    job_file = JOB_FILES.get(job_id) or {"key": f"jobs/{job_id}/job.json", "version_id": None, "etag": "0" * 32}
+    return {"bucket": DATA_BUCKET, "job_id": job_id, "run_id": run_id, "job_file": job_file}
 
 
 def put(s3: Any, key: str, body: bytes | str = b"\xff\xd8 image bytes") -> None:
@@ -57,7 +60,18 @@ def put(s3: Any, key: str, body: bytes | str = b"\xff\xd8 image bytes") -> None:
 
 
 def put_job(s3: Any, job: dict[str, Any] | str, job_id: str = JOB_ID) -> None:
-    put(s3, f"jobs/{job_id}/job.json", job if isinstance(job, str) else json.dumps(job))
+    text = job if isinstance(job, str) else json.dumps(job)
+    response = s3.put_object(Bucket=DATA_BUCKET, Key=f"jobs/{job_id}/job.json", Body=text.encode())
+    JOB_FILES[job_id] = {
+        "key": f"jobs/{job_id}/job.json",
+        "version_id": response.get("VersionId"),
+        "etag": response["ETag"].strip('"'),
+    }
+
+
+@pytest.fixture(autouse=True)
+def _forget_job_files():
+    JOB_FILES.clear()
 
 
 def put_many(s3: Any, keys: list[str], body: bytes = b"\xff\xd8 image bytes") -> None:
@@ -169,7 +183,6 @@ def test_state_output_holds_the_labeling_settings_as_s3_uris(s3, load_handler, l
         "labeling_job_name": name,
         "label_attribute_name": name,
         "task_type": "bounding-box",
-        "labels": ["pen", "pencil", "marker"],
         "n_objects": 1,
         "input_manifest_uri": f"s3://{DATA_BUCKET}/jobs/{JOB_ID}/manifests/input.manifest",
         "label_config_uri": f"s3://{DATA_BUCKET}/jobs/{JOB_ID}/manifests/label-categories.json",
@@ -238,7 +251,8 @@ def test_malformed_job_json_raises_job_file_error(s3, load_handler, lambda_conte
 
 
 def test_missing_job_file_is_reported_as_such(s3, load_handler, lambda_context):
-    with pytest.raises(JobFileError, match=r"^jobs/pens-v1/job.json: not found in bucket truthflow-data$"):
+    expected = r"^jobs/pens-v1/job.json: not found: it was deleted after this run started$"
+    with pytest.raises(JobFileError, match=expected):
         load_handler("prepare_labeling").lambda_handler(event(), lambda_context)
 
 
@@ -254,14 +268,25 @@ def test_no_images_is_a_clear_error(s3, load_handler, lambda_context):
     assert keys_under(s3, f"jobs/{JOB_ID}/manifests/") == []
 
 
+GOOD_JOB_FILE = {"key": f"jobs/{JOB_ID}/job.json", "version_id": "v1", "etag": None}
+
+
 @pytest.mark.parametrize(
     "bad",
     [
-        {"bucket": DATA_BUCKET, "job_id": "pens_v1", "run_id": RUN_ID},
-        {"bucket": DATA_BUCKET, "job_id": JOB_ID, "run_id": ""},
-        {"bucket": f"s3://{DATA_BUCKET}", "job_id": JOB_ID, "run_id": RUN_ID},
-        {"bucket": DATA_BUCKET, "job_id": JOB_ID},
-        {"bucket": DATA_BUCKET, "job_id": JOB_ID, "run_id": RUN_ID, "extra": 1},
+        {"bucket": DATA_BUCKET, "job_id": "pens_v1", "run_id": RUN_ID, "job_file": GOOD_JOB_FILE},
+        {"bucket": DATA_BUCKET, "job_id": JOB_ID, "run_id": "", "job_file": GOOD_JOB_FILE},
+        {"bucket": f"s3://{DATA_BUCKET}", "job_id": JOB_ID, "run_id": RUN_ID, "job_file": GOOD_JOB_FILE},
+        {"bucket": DATA_BUCKET, "job_id": JOB_ID, "job_file": GOOD_JOB_FILE},
+        {"bucket": DATA_BUCKET, "job_id": JOB_ID, "run_id": RUN_ID, "job_file": GOOD_JOB_FILE, "extra": 1},
+        {"bucket": DATA_BUCKET, "job_id": JOB_ID, "run_id": RUN_ID},
+        {"bucket": DATA_BUCKET, "job_id": JOB_ID, "run_id": RUN_ID, "job_file": {"key": "jobs/pens-v1/job.json"}},
+        {
+            "bucket": DATA_BUCKET,
+            "job_id": JOB_ID,
+            "run_id": RUN_ID,
+            "job_file": {"key": "jobs/other-job/job.json", "version_id": "v1"},
+        },
     ],
 )
 def test_malformed_state_machine_input_is_rejected(s3, load_handler, lambda_context, bad):
@@ -275,8 +300,8 @@ def test_malformed_state_machine_input_is_rejected(s3, load_handler, lambda_cont
 @pytest.mark.parametrize(
     ("existing", "start_at"),
     [
-        ({"output_manifest": "s3://truthflow-data/imports/gt/output.manifest"}, "consolidate"),
-        ({"consolidated_manifest": "s3://truthflow-data/imports/consolidated.manifest"}, "build"),
+        ({"output_manifest": "s3://truthflow-data/jobs/pens-v1/imports/gt/output.manifest"}, "consolidate"),
+        ({"consolidated_manifest": "s3://truthflow-data/jobs/pens-v1/imports/consolidated.manifest"}, "build"),
     ],
 )
 def test_existing_annotations_skip_the_images_and_the_labeling_files(
@@ -316,10 +341,12 @@ def test_select_images_filters_by_extension_and_size_and_sorts():
 
 
 def test_labeling_job_name_fits_ground_truth_rules():
-    longest = "A" * 40
+    longest = "a" * 40
     name = labeling_job_name(longest, "x" * 80)
     assert len(name) == 52 and GROUND_TRUTH_NAME.fullmatch(name)
     assert name == name.lower()
+    with pytest.raises(ValueError, match=r"has upper-case letters; use 'pens-v1'"):
+        labeling_job_name("Pens-v1", RUN_ID)
     assert labeling_job_name("pens-v1", RUN_ID) == labeling_job_name("pens-v1", RUN_ID)
     assert re.fullmatch(r"tf-pens-v1-[0-9a-f]{8}", labeling_job_name("pens-v1", RUN_ID))
     with pytest.raises(ValueError, match="letters, digits and hyphens"):

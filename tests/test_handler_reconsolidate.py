@@ -69,15 +69,24 @@ def category(label: str) -> dict[str, Any]:
     return {"crowd-image-classifier": {"label": label}}
 
 
-def labeling_event(task_type: str | None, labels: list[str], **changes: Any) -> dict[str, Any]:
+LABEL_CONFIG_KEY = f"jobs/{JOB_ID}/manifests/label-categories.json"
+
+
+def put_label_config(s3: Any, labels: list[str]) -> None:
+    """The label-category file "Prepare labeling input" writes: the steps read the labels from it."""
+    config = {"document-version": "2018-11-28", "labels": [{"label": label} for label in labels]}
+    s3.put_object(Bucket=DATA_BUCKET, Key=LABEL_CONFIG_KEY, Body=json.dumps(config).encode())
+
+
+def labeling_event(s3: Any, task_type: str | None, labels: list[str], **changes: Any) -> dict[str, Any]:
+    put_label_config(s3, labels)
     labeling: dict[str, Any] = {
         "labeling_job_name": JOB_NAME,
         "label_attribute_name": JOB_NAME,
         "task_type": task_type,
-        "labels": labels,
         "n_objects": 4,
         "input_manifest_uri": f"s3://{DATA_BUCKET}/{INPUT_MANIFEST_KEY}",
-        "label_config_uri": f"s3://{DATA_BUCKET}/jobs/{JOB_ID}/manifests/label-categories.json",
+        "label_config_uri": f"s3://{DATA_BUCKET}/{LABEL_CONFIG_KEY}",
         "output_path_uri": OUTPUT_PATH,
         "workers_per_object": 3,
         "start_at": "label",
@@ -85,6 +94,10 @@ def labeling_event(task_type: str | None, labels: list[str], **changes: Any) -> 
     }
     labeling.update(changes)
     return {"bucket": DATA_BUCKET, "job_id": JOB_ID, "labeling": labeling}
+
+
+def keys(s3: Any) -> list[str]:
+    return [entry["Key"] for entry in s3.list_objects_v2(Bucket=DATA_BUCKET).get("Contents", [])]
 
 
 def read(s3: Any, key: str) -> str:
@@ -117,7 +130,7 @@ def test_recorded_worker_response_becomes_a_consolidated_line_a_csv_row_and_obje
     s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=recorded.encode())
     handler = load_handler("reconsolidate")
 
-    result = handler.lambda_handler(labeling_event("bounding-box", ["Bird"]), lambda_context)
+    result = handler.lambda_handler(labeling_event(s3, "bounding-box", ["Bird"]), lambda_context)
 
     assert result == {
         "consolidated_manifest_uri": f"s3://{DATA_BUCKET}/{DATASET}consolidated.manifest",
@@ -128,7 +141,6 @@ def test_recorded_worker_response_becomes_a_consolidated_line_a_csv_row_and_obje
         "n_failed": 1,
         "label_attribute_name": JOB_NAME,
         "task_type": "bounding-box",
-        "labels": ["Bird"],
     }
     first, second = manifest_lines(s3)
     assert first["source-ref"] == image_uri("bird1.jpg")
@@ -190,7 +202,7 @@ def test_bounding_box_job_is_consolidated_over_all_responses_with_agreement_and_
     put_worker_response(s3, 3, [answer("A", boxes(tiny_pen)), answer("B", boxes(tiny_pen))], iteration=2)
     handler = load_handler("reconsolidate")
 
-    result = handler.lambda_handler(labeling_event("bounding-box", ["pen", "pencil"]), lambda_context)
+    result = handler.lambda_handler(labeling_event(s3, "bounding-box", ["pen", "pencil"]), lambda_context)
 
     assert (result["n_objects"], result["n_consolidated"], result["n_failed"]) == (4, 3, 1)
     lines = manifest_lines(s3)
@@ -246,7 +258,7 @@ def test_classification_job_takes_the_latest_answer_of_a_worker_and_reports_mode
     handler = load_handler("reconsolidate")
 
     # task_type left out: it is told from the answers.
-    result = handler.lambda_handler(labeling_event(None, ["cat", "dog"]), lambda_context)
+    result = handler.lambda_handler(labeling_event(s3, None, ["cat", "dog"]), lambda_context)
 
     assert (result["task_type"], result["n_consolidated"], result["n_failed"]) == ("image-classification", 3, 1)
     lines = manifest_lines(s3)
@@ -278,7 +290,7 @@ def test_unusable_answers_and_stray_responses_are_reported_not_raised(s3, load_h
     put_worker_response(s3, 7, [answer("A", category("dog"))])  # not a line of the input manifest
     handler = load_handler("reconsolidate")
 
-    result = handler.lambda_handler(labeling_event("image-classification", ["cat", "dog"]), lambda_context)
+    result = handler.lambda_handler(labeling_event(s3, "image-classification", ["cat", "dog"]), lambda_context)
 
     assert (result["n_consolidated"], result["n_failed"]) == (1, 2)
     summary = quality(s3)
@@ -293,25 +305,33 @@ def test_unusable_answers_and_stray_responses_are_reported_not_raised(s3, load_h
 # --- bring your own labels -------------------------------------------------------------------------------------------
 
 
-def test_existing_output_manifest_is_kept_as_it_is_and_its_label_attribute_found(s3, load_handler, lambda_context):
+IMPORTED_KEY = f"jobs/{JOB_ID}/imports/output.manifest"
+IMPORTED_URI = f"s3://{DATA_BUCKET}/{IMPORTED_KEY}"
+
+
+def test_existing_output_manifest_is_kept_as_it_is_and_its_label_attribute_found(
+    s3, load_handler, lambda_context, monkeypatch
+):
     real = json.loads((EVENTS / "output_manifest_object_detection_real.json").read_text())
     unlabeled = {"source-ref": "s3://mlops-2021/labeling/data/2/image.jpeg"}
     text = json.dumps(real) + "\n" + json.dumps(unlabeled) + "\n" + "this is not json\n"
-    s3.put_object(Bucket=DATA_BUCKET, Key="imports/output.manifest", Body=text.encode())
+    s3.put_object(Bucket=DATA_BUCKET, Key=IMPORTED_KEY, Body=text.encode())
+    monkeypatch.setenv("INPUT_BUCKETS", '["mlops-2021"]')  # the images live in a bucket the deployment allows
     handler = load_handler("reconsolidate")
     event = labeling_event(
+        s3,
         "bounding-box",
         ["reject", "merchantName"],
         start_at="consolidate",
         input_manifest_uri=None,
-        existing_manifest_uri=f"s3://{DATA_BUCKET}/imports/output.manifest",
+        existing_manifest_uri=IMPORTED_URI,
     )
 
     result = handler.lambda_handler(event, lambda_context)
 
     attribute = "job11-merchantName-20210611222523"
     assert result["label_attribute_name"] == attribute
-    assert result["labels"] == ["reject", "merchantName"]
+    assert "labels" not in result  # the labels stay in the label-category file
     assert (result["n_objects"], result["n_consolidated"], result["n_failed"]) == (3, 1, 2)
     assert manifest_lines(s3) == [real, unlabeled]
     assert table_rows(s3)[1:] == [["image.jpeg", "merchantName", "292", "134", "61", "298", "900", "1200"]]
@@ -324,28 +344,51 @@ def test_existing_output_manifest_is_kept_as_it_is_and_its_label_attribute_found
     assert "not valid JSON" in summary["failed"][1]["reason"]
 
 
-def test_existing_manifest_without_labels_takes_the_class_names_of_the_file(s3, load_handler, lambda_context):
+def test_existing_manifest_labels_come_from_the_label_category_file(s3, load_handler, lambda_context, monkeypatch):
     line = load_event("output_manifest_object_detection_real.json")
-    s3.put_object(Bucket=DATA_BUCKET, Key="imports/output.manifest", Body=(json.dumps(line) + "\n").encode())
+    s3.put_object(Bucket=DATA_BUCKET, Key=IMPORTED_KEY, Body=(json.dumps(line) + "\n").encode())
+    monkeypatch.setenv("INPUT_BUCKETS", '["mlops-2021"]')
     handler = load_handler("reconsolidate")
     event = labeling_event(
-        None, [], start_at="consolidate", existing_manifest_uri=f"s3://{DATA_BUCKET}/imports/output.manifest"
+        s3, None, ["merchantName", "reject"], start_at="consolidate", existing_manifest_uri=IMPORTED_URI
     )
 
     result = handler.lambda_handler(event, lambda_context)
 
-    assert result["labels"] == ["merchantName"]
     assert result["task_type"] == "bounding-box"
+    assert quality(s3)["labels"] == ["merchantName", "reject"]
+
+
+def test_an_image_outside_the_job_in_an_existing_manifest_is_refused(s3, load_handler, lambda_context):
+    line = load_event("output_manifest_object_detection_real.json")  # its image is in the bucket mlops-2021
+    s3.put_object(Bucket=DATA_BUCKET, Key=IMPORTED_KEY, Body=(json.dumps(line) + "\n").encode())
+    handler = load_handler("reconsolidate")
+    event = labeling_event(s3, None, ["merchantName"], start_at="consolidate", existing_manifest_uri=IMPORTED_URI)
+
+    expected = rf"{IMPORTED_URI} line 1: source-ref 's3://mlops-2021/.*' is outside this job"
+    with pytest.raises(ValueError, match=expected):
+        handler.lambda_handler(event, lambda_context)
+    assert not [key for key in keys(s3) if key.startswith(DATASET)]
+
+
+def test_a_manifest_of_another_job_is_refused(s3, load_handler, lambda_context):
+    other = "s3://truthflow-data/jobs/other-job/dataset/consolidated.manifest"
+    handler = load_handler("reconsolidate")
+    event = labeling_event(s3, None, ["pen"], start_at="consolidate", existing_manifest_uri=other)
+
+    with pytest.raises(ValueError, match=rf"'{other}' is outside this job: a job reads only under "):
+        handler.lambda_handler(event, lambda_context)
 
 
 def test_existing_manifest_without_a_labeled_line_is_a_clear_error(s3, load_handler, lambda_context):
-    s3.put_object(Bucket=DATA_BUCKET, Key="imports/garbage.manifest", Body=b"garbage\n{}\n")
+    s3.put_object(Bucket=DATA_BUCKET, Key=f"jobs/{JOB_ID}/imports/garbage.manifest", Body=b"garbage\n{}\n")
     handler = load_handler("reconsolidate")
     event = labeling_event(
+        s3,
         "bounding-box",
         ["pen"],
         start_at="consolidate",
-        existing_manifest_uri=f"s3://{DATA_BUCKET}/imports/garbage.manifest",
+        existing_manifest_uri=f"s3://{DATA_BUCKET}/jobs/{JOB_ID}/imports/garbage.manifest",
     )
 
     with pytest.raises(ValueError, match=r"garbage\.manifest: the manifest holds no labeled line \(2 lines read\)"):
@@ -354,8 +397,8 @@ def test_existing_manifest_without_a_labeled_line_is_a_clear_error(s3, load_hand
 
 def test_a_labeling_run_needs_its_input_manifest_and_labels(s3, load_handler, lambda_context):
     handler = load_handler("reconsolidate")
-    with pytest.raises(ValueError, match="start_at 'label' needs input_manifest_uri, labels"):
-        handler.lambda_handler(labeling_event("bounding-box", [], input_manifest_uri=None), lambda_context)
+    with pytest.raises(ValueError, match="start_at 'label' needs input_manifest_uri"):
+        handler.lambda_handler(labeling_event(s3, "bounding-box", [], input_manifest_uri=None), lambda_context)
 
 
 # --- worker-response keys (pure) ----------------------------------------------------------------------------------

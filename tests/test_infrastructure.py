@@ -46,6 +46,7 @@ RESOURCE_STAR_ACTIONS = {
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
     "cloudwatch:PutMetricData",
+    "sagemaker:ListTags",  # Step Functions' documented policy for its SageMaker integrations grants it on "*"
 }
 
 
@@ -64,6 +65,7 @@ def synthesized(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
             "aws:cdk:bundling-stacks": [],
             "workteam_arn": "arn:aws:sagemaker:us-east-1:111122223333:workteam/private-crowd/team",
             "training_instance_type": "ml.g5.2xlarge",
+            "input_buckets": ["shared-annotations"],
         },
     )
     storage, pipeline = truthflow_app.build_app(app)
@@ -130,7 +132,7 @@ def test_data_bucket_has_ground_truth_cors_and_sends_events_to_eventbridge(synth
                 "CorsRules": [
                     {
                         "AllowedMethods": ["GET"],
-                        "AllowedOrigins": ["*"],
+                        "AllowedOrigins": ["https://*.sagemaker.aws"],
                         "ExposedHeaders": ["Access-Control-Allow-Origin"],
                     }
                 ]
@@ -207,23 +209,119 @@ def test_ground_truth_role_invokes_only_our_pre_and_acs_functions(synthesized):
     )
 
 
-def test_state_machine_role_has_what_sync_tasks_need(synthesized):
-    statements = policy_statements(synthesized["pipeline_template"])
-    actions = {action for s in statements for action in as_list(s["Action"])}
-    for needed in (
-        "sagemaker:CreateLabelingJob", "sagemaker:DescribeLabelingJob", "sagemaker:StopLabelingJob",
-        "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
+def role_statements(template: Template, service: str) -> list[dict[str, Any]]:
+    """The policy statements of the one role that ``service`` assumes."""
+    roles = [
+        name
+        for name, role in resources(template, "AWS::IAM::Role").items()
+        if service in json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
+    ]
+    assert len(roles) == 1, roles
+    statements = []
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        if {"Ref": roles[0]} in policy["Properties"]["Roles"]:
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def granted(statements: list[dict[str, Any]], prefix: str) -> dict[str, list[str]]:
+    """action -> the resources it is granted on (as JSON text), for actions starting with ``prefix``."""
+    found: dict[str, list[str]] = {}
+    for statement in statements:
+        for action in as_list(statement["Action"]):
+            if action.startswith(prefix):
+                found.setdefault(action, []).extend(json.dumps(r) for r in as_list(statement["Resource"]))
+    return found
+
+
+def test_state_machine_role_has_exactly_the_documented_sagemaker_permissions(synthesized):
+    statements = role_statements(synthesized["pipeline_template"], "states.amazonaws.com")
+    sagemaker = granted(statements, "sagemaker:")
+    jobs = {"LabelingJob": "labeling-job", "TrainingJob": "training-job", "TransformJob": "transform-job"}
+    expected = {f"sagemaker:{verb}{kind}" for kind in jobs for verb in ("Create", "Describe", "Stop")}
+    expected |= {
         "sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:CreateEndpoint",
-        "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint", "sagemaker:AddTags",
-        "events:PutTargets", "events:PutRule", "events:DescribeRule", "sns:Publish", "states:StartExecution",
-    ):  # fmt: skip
-        assert needed in actions, needed
-    pass_role = [s for s in statements if s["Action"] == "iam:PassRole"]
-    assert len(pass_role) == 1
-    assert pass_role[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
-    assert len(pass_role[0]["Resource"]) == 2
-    rules = next(s for s in statements if "events:PutRule" in as_list(s["Action"]))
-    assert "StepFunctionsGetEventsForSageMakerLabelingJobsRule" in json.dumps(rules["Resource"])
+        "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint", "sagemaker:ListTags", "sagemaker:AddTags",
+    }  # fmt: skip
+    assert set(sagemaker) == expected
+    assert sagemaker["sagemaker:ListTags"] == ['"*"']  # as Step Functions' documented policies grant it
+    for kind, resource in jobs.items():
+        assert all(f":{resource}/*" in arn for arn in sagemaker[f"sagemaker:Create{kind}"])
+    for action, resource_arns in sagemaker.items():
+        if action != "sagemaker:ListTags":
+            assert all(":sagemaker:" in arn for arn in resource_arns), action
+    rules = json.dumps(granted(statements, "events:PutRule")["events:PutRule"])
+    for job in ("Training", "Transform", "Labeling"):
+        assert f"StepFunctionsGetEventsForSageMaker{job}JobsRule" in rules
+    assert set(granted(statements, "events:")) == {"events:PutTargets", "events:PutRule", "events:DescribeRule"}
+    [pass_role] = [s for s in statements if s["Action"] == "iam:PassRole"]
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert len(pass_role["Resource"]) == 2
+    # The notification topic is encrypted with its own key: publishing needs the two KMS actions on it.
+    assert set(granted(statements, "kms:")) == {"kms:Decrypt", "kms:GenerateDataKey"}
+    assert "sns:Publish" in granted(statements, "sns:")
+
+
+def test_starter_reads_job_file_versions_and_starts_executions(synthesized):
+    template = synthesized["pipeline_template"]
+    [role] = [name for name in resources(template, "AWS::IAM::Role") if name.startswith("PipelineStartRunRole")]
+    statements = [
+        statement
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    actions = {action for s in statements for action in as_list(s["Action"])}
+    assert {"s3:GetObjectVersion", "states:StartExecution", "sqs:SendMessage"} <= actions
+
+
+def test_sagemaker_roles_trust_sagemaker_on_behalf_of_this_account_only(synthesized):
+    template = synthesized["pipeline_template"]
+    trusts = [
+        role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        for role in resources(template, "AWS::IAM::Role").values()
+        if "sagemaker.amazonaws.com" in json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
+    ]
+    assert len(trusts) == 2  # the Ground Truth execution role and the training/hosting role
+    for [statement] in trusts:
+        assert statement["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}} or (
+            statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "111122223333"}}
+        )
+
+
+def test_ground_truth_role_has_what_the_execution_role_docs_list_scoped_to_the_job_folders(synthesized):
+    template = synthesized["pipeline_template"]
+    statements = [
+        statement
+        for name, role in resources(template, "AWS::IAM::Role").items()
+        if "truthflow Ground Truth" in role["Properties"].get("Description", "")
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": name} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    s3_actions = granted(statements, "s3:")
+    assert set(s3_actions) == {
+        "s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListBucket", "s3:GetBucketLocation"
+    }  # fmt: skip
+    assert all("jobs/*/labeling/*" in arn for arn in s3_actions["s3:PutObject"] + s3_actions["s3:AbortMultipartUpload"])
+    reads = " ".join(s3_actions["s3:GetObject"])
+    assert "jobs/*/images/*" in reads and "jobs/*/manifests/*" in reads and '/jobs/*"' not in reads
+    assert all("/" not in arn.split(".Arn")[-1] for arn in s3_actions["s3:GetBucketLocation"])
+    [metrics] = [s for s in statements if s["Action"] == "cloudwatch:PutMetricData"]
+    assert metrics["Condition"]["StringLike"]["cloudwatch:namespace"]
+
+
+def test_deployment_input_buckets_are_readable_and_passed_to_every_step_that_checks_scope(synthesized):
+    template = synthesized["pipeline_template"]
+    functions = resources(template, "AWS::Lambda::Function").values()
+    scoped = {
+        f["Properties"]["Handler"].split(".")[0]
+        for f in functions
+        if f["Properties"]["Environment"]["Variables"].get("INPUT_BUCKETS") == '["shared-annotations"]'
+    }
+    assert scoped == {"start_run", "prepare_labeling", "reconsolidate", "build_training_data"}
+    assert "s3:::shared-annotations/*" in json.dumps(policy_statements(template))
 
 
 # --- trigger and state machine -------------------------------------------------------------------------------------
@@ -232,8 +330,8 @@ def test_state_machine_role_has_what_sync_tasks_need(synthesized):
 def test_job_file_upload_rule_targets_the_starter(synthesized):
     template = synthesized["pipeline_template"]
     rules = resources(template, "AWS::Events::Rule")
-    assert len(rules) == 1
-    rule = next(iter(rules.values()))["Properties"]
+    assert len(rules) == 2
+    [rule] = [r["Properties"] for r in rules.values() if r["Properties"]["EventPattern"]["source"] == ["aws.s3"]]
     pattern = rule["EventPattern"]
     assert pattern["source"] == ["aws.s3"] and pattern["detail-type"] == ["Object Created"]
     assert pattern["detail"]["object"] == {"key": [{"wildcard": "jobs/*/job.json"}]}
@@ -284,3 +382,79 @@ def test_cfn_lint_finds_no_errors(synthesized):
         text=True,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+# --- notifications and hygiene ---------------------------------------------------------------------------------------
+
+
+def test_a_run_that_ends_abnormally_is_announced_on_the_encrypted_topic(synthesized):
+    template = synthesized["pipeline_template"]
+    [rule] = [
+        r["Properties"]
+        for r in resources(template, "AWS::Events::Rule").values()
+        if r["Properties"]["EventPattern"]["source"] == ["aws.states"]
+    ]
+    pattern = rule["EventPattern"]
+    assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert pattern["detail"]["status"] == ["FAILED", "TIMED_OUT", "ABORTED"]
+    [machine] = resources(template, "AWS::StepFunctions::StateMachine")
+    assert pattern["detail"]["stateMachineArn"] == [{"Ref": machine}]
+    [target] = rule["Targets"]
+    [topic] = resources(template, "AWS::SNS::Topic")
+    assert target["Arn"] == {"Ref": topic}
+    transformer = target["InputTransformer"]
+    assert set(transformer["InputPathsMap"].values()) >= {"$.detail.name", "$.detail.status", "$.detail.executionArn"}
+    assert "truthflow run <detail-name> ended <detail-status>" in json.dumps(transformer["InputTemplate"])
+    # EventBridge may publish (topic policy), and may use the topic's customer-managed key (key policy).
+    topic_policies = json.dumps([p["Properties"] for p in resources(template, "AWS::SNS::TopicPolicy").values()])
+    assert "events.amazonaws.com" in topic_policies and "cloudwatch.amazonaws.com" in topic_policies
+    [key_name] = resources(template, "AWS::KMS::Key")
+    key = resources(template, "AWS::KMS::Key")[key_name]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    assert resources(template, "AWS::SNS::Topic")[topic]["Properties"]["KmsMasterKeyId"] == {
+        "Fn::GetAtt": [key_name, "Arn"]
+    }
+    for service in ("events.amazonaws.com", "cloudwatch.amazonaws.com"):
+        [grant] = [s for s in key["KeyPolicy"]["Statement"] if s["Principal"] == {"Service": service}]
+        assert {"kms:Decrypt", "kms:GenerateDataKey"} <= {a.rstrip("*") for a in as_list(grant["Action"])}
+
+
+def test_starter_failures_go_to_an_encrypted_queue_with_an_alarm_on_the_topic(synthesized):
+    template = synthesized["pipeline_template"]
+    [queue] = resources(template, "AWS::SQS::Queue")
+    assert resources(template, "AWS::SQS::Queue")[queue]["Properties"]["SqsManagedSseEnabled"] is True
+    [config] = resources(template, "AWS::Lambda::EventInvokeConfig").values()
+    assert config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": [queue, "Arn"]}
+    assert config["Properties"]["MaximumRetryAttempts"] == 2
+    assert "StartRun" in json.dumps(config["Properties"]["FunctionName"])
+    queue_policies = json.dumps([p["Properties"] for p in resources(template, "AWS::SQS::QueuePolicy").values()])
+    assert '"aws:SecureTransport": "false"' in queue_policies
+    [alarm] = resources(template, "AWS::CloudWatch::Alarm").values()
+    props = alarm["Properties"]
+    assert props["MetricName"] == "ApproximateNumberOfMessagesVisible" and props["Threshold"] == 1
+    assert props["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+    [topic] = resources(template, "AWS::SNS::Topic")
+    assert props["AlarmActions"] == [{"Ref": topic}]
+
+
+def test_versioned_buckets_expire_noncurrent_versions_after_the_configured_days(synthesized):
+    buckets = resources(synthesized["storage_template"], "AWS::S3::Bucket").values()
+    versioned = [b["Properties"] for b in buckets if "VersioningConfiguration" in b["Properties"]]
+    assert len(versioned) == 2
+    for bucket in versioned:
+        [rule] = bucket["LifecycleConfiguration"]["Rules"]
+        assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 60} and rule["Status"] == "Enabled"
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"noncurrent_version_days": 30}, "noncurrent_version_days: 30 is too short: a run can last 40 days"),
+        ({"training_instance_type": "ml.p4d.24xlarge"}, "training_instance_type: the built-in object-detection"),
+        ({"input_buckets": ["Not_A_Bucket"]}, "input_buckets: must be a list of S3 bucket names"),
+    ],
+)
+def test_settings_that_would_break_a_run_stop_the_synth(tmp_path, context, message):
+    app = cdk.App(outdir=str(tmp_path), context={"aws:cdk:bundling-stacks": [], **context})
+    with pytest.raises(ValueError, match=f"cdk.json context {message}"):
+        truthflow_app.build_app(app)

@@ -10,6 +10,7 @@ import pytest
 
 from truthflow.aws.s3 import decode_event_key
 from truthflow.job_file import JobFile, JobFileError, job_file_key, job_id_from_key, parse_job_file
+from truthflow.job_scope import JobScope
 
 EVENTS = Path(__file__).parent / "events"
 SOURCE = "jobs/pens-v1/job.json"
@@ -146,9 +147,17 @@ def test_model_is_immutable():
         ("workers_per_object", [1, 9], [0, 10]),
         ("task_time_limit_seconds", [30, 28_800], [29, 28_801]),
         ("task_availability_lifetime_seconds", [60, 2_592_000], [59, 2_592_001]),
-        ("max_concurrent_task_count", [1, 5_000], [0, 5_001]),
-        ("task_title", ["T", "x" * 128], ["", "   ", "x" * 129, "bell\x07"]),
-        ("task_description", ["D", "x" * 255], ["", "x" * 256, "two\nlines"]),
+        ("max_concurrent_task_count", [1, 1_000], [0, 1_001, 5_000]),
+        (
+            "task_title",
+            ["T", "x" * 128, "Stifte zählen", "two\nlines", "\ue000\ufffd"],
+            ["", "   ", "x" * 129, "bell\x07", "Pens 🖊", "math \U0001d499", "\ufffe"],
+        ),
+        (
+            "task_description",
+            ["D", "x" * 255, "Zähle die Stifte"],
+            ["", "x" * 256, "two\nlines", "line\u2028separator", "next\u0085line"],
+        ),
     ],
 )
 def test_labeling_settings_stay_within_the_api_limits(field, good, bad):
@@ -169,8 +178,8 @@ def test_labeling_settings_stay_within_the_api_limits(field, good, bad):
         (
             "training",
             "instance_type",
-            ["ml.p3.2xlarge", "ml.g4dn.xlarge", "ml.g5.12xlarge"],
-            ["ml.m5.xlarge", "p3.2xlarge"],
+            ["ml.p3.2xlarge", "ml.p2.xlarge", "ml.g4dn.xlarge", "ml.g5.12xlarge"],
+            ["ml.m5.xlarge", "p3.2xlarge", "ml.p4d.24xlarge", "ml.p5.48xlarge", "ml.g6.xlarge", "ml.p3dn.24xlarge"],
         ),
         ("training", "instance_count", [1, 4], [0]),
         ("training", "max_runtime_seconds", [1, 2_419_200], [0, 2_419_201]),
@@ -346,7 +355,7 @@ def test_job_file_error_is_a_value_error_with_structured_problems():
 # --- job ids ----------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("job_id", ["pens-v1", "A", "a--b", "x" * 40, "2024-06-01"])
+@pytest.mark.parametrize("job_id", ["pens-v1", "a", "a--b", "x" * 40, "2024-06-01"])
 def test_job_id_from_key_accepts_ground_truth_style_names(job_id):
     assert job_id_from_key(f"jobs/{job_id}/job.json") == job_id
     assert job_file_key(job_id) == f"jobs/{job_id}/job.json"
@@ -355,10 +364,11 @@ def test_job_id_from_key_accepts_ground_truth_style_names(job_id):
 @pytest.mark.parametrize(
     ("key", "expected"),
     [
-        ("jobs/pens_v1/job.json", "may contain only letters, digits and hyphens"),
+        ("jobs/pens_v1/job.json", "may contain only lower-case letters, digits and hyphens"),
+        ("jobs/Pens-v1/job.json", "has upper-case letters; use 'pens-v1'"),
         ("jobs/-pens/job.json", "must start and end with a letter or digit"),
         ("jobs/pens-/job.json", "must start and end with a letter or digit"),
-        ("jobs/pens v1/job.json", "may contain only letters"),
+        ("jobs/pens v1/job.json", "may contain only lower-case letters"),
         (f"jobs/{'x' * 41}/job.json", "is 41 characters; at most 40"),
         ("jobs//job.json", "must be a non-empty string"),
         ("jobs/pens-v1/images/job.json", "is not a job file"),
@@ -375,5 +385,60 @@ def test_job_id_from_key_rejects_other_keys_and_bad_ids(key, expected):
 
 def test_job_id_from_url_encoded_event_key():
     assert job_id_from_key("jobs/pens-v1/job.json", decode=decode_event_key) == "pens-v1"
-    with pytest.raises(ValueError, match=r"'pens v1' may contain only letters"):
+    with pytest.raises(ValueError, match=r"'pens v1' may contain only lower-case letters"):
         job_id_from_key("jobs/pens+v1/job.json", decode=decode_event_key)
+
+
+# --- rules a later step (or the API) enforces, checked in the job file ------------------------------------------------
+
+
+def test_image_classification_trains_on_one_instance_and_object_detection_may_use_several():
+    lines = problems({"task_type": "image-classification", "labels": ["a", "b"], "training": {"instance_count": 2}})
+    assert lines == [
+        f"{SOURCE}: training.instance_count: must be 1: the built-in image-classification algorithm does not support "
+        "distributed training in Pipe mode, which truthflow trains in (a multi-GPU instance such as 'ml.p3.8xlarge' "
+        "uses all its GPUs) (got 2)"
+    ]
+    assert parse(minimal(training={"instance_count": 2})).training.instance_count == 2
+
+
+def test_hyperparameters_may_not_crowd_the_runs_state():
+    crowded = {f"h{i:02d}": "x" * 400 for i in range(81)}  # 81 x 403 characters > 32,000
+    [line] = problems(minimal(training={"hyperparameters": crowded}))
+    assert "training.hyperparameters: hyperparameters take 32,643 characters" in line
+    assert "Step Functions limits to 256 KB" in line
+    assert parse(minimal(training={"hyperparameters": dict(list(crowded.items())[:79])}))
+
+
+@pytest.mark.parametrize(
+    ("task_type", "count", "allowed"),
+    [("bounding-box", 50, True), ("bounding-box", 51, False), ("image-classification", 500, True),
+     ("image-classification", 501, False)],
+)  # fmt: skip
+def test_label_count_is_capped_per_task_type(task_type, count, allowed):
+    data = {"task_type": task_type, "labels": [f"c{i}" for i in range(count)]}
+    if allowed:
+        assert len(parse(data).labels) == count
+    else:
+        [line] = problems(data)
+        assert line.startswith(f"{SOURCE}: labels: ") and "at most" in line
+
+
+@pytest.mark.parametrize("label", ["pen\tcil", "pen\ncil", "pen\rcil", "pen\x00cil", "pen\u2028cil", "pen\x85cil"])
+def test_labels_may_not_hold_tabs_line_breaks_or_control_characters(label):
+    [line] = problems(minimal(labels=["pen", label]))
+    assert line.startswith(f"{SOURCE}: labels: label 2 ") and "tabs, line breaks or other control characters" in line
+
+
+def test_s3_addresses_must_lie_within_the_jobs_scope():
+    scope = JobScope("data", "pens-v1", frozenset({"shared"}))
+    inside = {"output_manifest": "s3://data/jobs/pens-v1/imports/output.manifest"}
+    allowed = {"consolidated_manifest": "s3://shared/anything/consolidated.manifest"}
+    for existing in (inside, allowed):
+        assert parse_job_file(json.dumps(minimal(existing_annotations=existing)), source=SOURCE, scope=scope)
+    for outside in ("s3://data/jobs/other/output.manifest", "s3://data/jobs/pens-v10/x", "s3://other/x.manifest"):
+        data = json.dumps(minimal(existing_annotations={"output_manifest": outside}))
+        with pytest.raises(JobFileError) as caught:
+            parse_job_file(data, source=SOURCE, scope=scope)
+        assert caught.value.problems[0][0] == "existing_annotations.output_manifest"
+        assert "is outside this job" in caught.value.problems[0][1]

@@ -93,3 +93,29 @@ def test_waits_are_driven_by_the_run_settings(state):
 def test_overall_timeout_allows_a_human_labeling_job():
     # Task availability may be up to 30 days; training and deployment come after.
     assert DEFINITION["TimeoutSeconds"] >= 30 * 86_400
+
+
+def test_every_sagemaker_task_retries_throttling_service_errors_and_resource_limits():
+    sagemaker_tasks = [name for name, state in STATES.items() if ":sagemaker:" in state.get("Resource", "")]
+    assert len(sagemaker_tasks) >= 8
+    for name in sagemaker_tasks:
+        retried = {error for retrier in STATES[name]["Retry"] for error in retrier["ErrorEquals"]}
+        assert {
+            "SageMaker.ThrottlingException",
+            "SageMaker.AmazonSageMakerException",
+            "SageMaker.ResourceLimitExceededException",
+        } <= retried, name
+        assert all(
+            retrier.get("MaxDelaySeconds") and retrier.get("JitterStrategy") for retrier in STATES[name]["Retry"]
+        )
+
+
+def test_only_a_missing_endpoint_leads_to_create_endpoint():
+    sources = [name for name, state in STATES.items() if "Create endpoint" in targets(state)]
+    assert sources == ["Endpoint missing?"]
+    [rule] = STATES["Endpoint missing?"]["Choices"]
+    assert rule == {
+        "Variable": "$.error.Cause",
+        "StringMatches": "*Could not find endpoint*",
+        "Next": "Create endpoint",
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from truthflow.job_file import parse_job_file
-from truthflow.training_job import DeploymentDefaults, algorithm_image, check_quality, training_settings
+from truthflow.training_job import DeploymentDefaults, algorithm_image, check_quality, endpoint_name, training_settings
 
 
 def job(text: str):
@@ -104,3 +104,55 @@ def test_deployment_instance_types_fill_what_the_job_file_leaves_out_and_the_fil
         **common,
     )
     assert (explicit["instance_type"], explicit["endpoint_instance_type"]) == ("ml.p3.8xlarge", "ml.m5.large")
+
+
+def classification_settings(num_training_samples: int, hyperparameters: str = "{}") -> dict:
+    return training_settings(
+        job(
+            '{"task_type": "image-classification", "labels": ["cat", "dog"], '
+            f'"training": {{"hyperparameters": {hyperparameters}}}}}'
+        ),
+        job_id="pets",
+        job_name="tf-pets-00000000",
+        num_classes=2,
+        num_training_samples=num_training_samples,
+        label_width=None,
+        region="us-east-1",
+        output_path_uri="s3://a/t/",
+    )
+
+
+def test_classification_resizes_full_size_photos_to_the_224_pixel_network_input():
+    hyper = classification_settings(500)["hyperparameters"]
+    assert hyper["image_shape"] == "3,224,224" and hyper["resize"] == "224"
+
+
+@pytest.mark.parametrize("task_type", ["bounding-box", "image-classification"])
+def test_mini_batch_size_never_exceeds_the_training_samples(task_type):
+    # The 40-image job trained on 31 images: the default batch of 32 for classification was too large.
+    settings = training_settings(
+        job(f'{{"task_type": "{task_type}", "labels": ["a", "b"]}}'),
+        job_id="small",
+        job_name="tf-small-00000000",
+        num_classes=2,
+        num_training_samples=31,
+        label_width=7,
+        region="us-east-1",
+        output_path_uri="s3://a/t/",
+    )
+    assert int(settings["hyperparameters"]["mini_batch_size"]) <= 31
+    few = classification_settings(5, '{"mini_batch_size": 64}')
+    assert few["hyperparameters"]["mini_batch_size"] == "5"
+    assert few["notes"] == ["mini_batch_size lowered from 64 to 5: the train split has only 5 samples"]
+    assert classification_settings(500)["notes"] == []
+    assert classification_settings(5, '{"mini_batch_size": "auto"}')["hyperparameters"]["mini_batch_size"] == "auto"
+
+
+def test_the_training_input_mode_and_image_come_from_the_algorithm_table():
+    settings = classification_settings(100)
+    assert settings["input_mode"] == "Pipe" and settings["algorithm"] == "image-classification"
+
+
+def test_endpoint_names_are_lower_case():
+    assert endpoint_name("pens-v1") == "truthflow-pens-v1"
+    assert endpoint_name("PENS") == endpoint_name("pens")  # SageMaker compares names case-insensitively

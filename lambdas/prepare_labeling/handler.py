@@ -1,6 +1,8 @@
 """State machine step "Prepare labeling input": job file in, labeling-job files and settings out.
 
-Event ``{"bucket", "job_id", "run_id"}``. Reads and validates ``jobs/<id>/job.json``, lists ``jobs/<id>/images/``
+Event ``{"bucket", "job_id", "run_id", "job_file"}``. Reads the version of ``jobs/<id>/job.json`` the run started
+with (``job_file``: key, version id, ETag), checks it as the starter did (every S3 address within the job's scope,
+every limit of the files written from it), lists ``jobs/<id>/images/``
 (all pages), writes the input manifest, label-category file and worker template under ``jobs/<id>/manifests/``, and
 returns the settings of the CreateLabelingJob step (see :func:`truthflow.labeling_input.prepare_labeling_input`).
 A bad job file raises :class:`~truthflow.job_file.JobFileError` and an unusable image folder
@@ -10,6 +12,7 @@ problem, naming the file and the field) to the failure notification.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import boto3
@@ -17,14 +20,17 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from truthflow.aws.s3 import iter_objects, read_bytes, write_text
-from truthflow.job_file import JobFileError, parse_job_file
+from truthflow.aws.job_files import read_job_file_version
+from truthflow.aws.s3 import iter_objects, write_text
+from truthflow.job_acceptance import accept_job_file
+from truthflow.job_scope import JobScope, input_buckets_from_environment
 from truthflow.labeling_input import JobPaths, PrepareLabelingRequest, needs_images, prepare_labeling_input
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 s3 = boto3.client("s3")
+INPUT_BUCKETS = input_buckets_from_environment(os.environ.get("INPUT_BUCKETS"))
 
 
 @metrics.log_metrics
@@ -33,7 +39,10 @@ s3 = boto3.client("s3")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = PrepareLabelingRequest.model_validate(event)
     paths = JobPaths(bucket=request.bucket, job_id=request.job_id)
-    job = parse_job_file(read_job_file(paths), source=paths.job_file_key)
+    text = read_job_file_version(s3, request.bucket, request.job_file)
+    job = accept_job_file(
+        text, source=paths.job_file_key, scope=JobScope(request.bucket, request.job_id, INPUT_BUCKETS)
+    )
 
     listing = iter_objects(s3, paths.bucket, paths.images_prefix) if needs_images(job) else None
     prepared = prepare_labeling_input(job, paths=paths, run_id=request.run_id, objects=listing)
@@ -60,10 +69,3 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         },
     )
     return output
-
-
-def read_job_file(paths: JobPaths) -> bytes:
-    try:
-        return read_bytes(s3, paths.uri(paths.job_file_key))
-    except s3.exceptions.NoSuchKey:
-        raise JobFileError(paths.job_file_key, [("", f"not found in bucket {paths.bucket}")]) from None

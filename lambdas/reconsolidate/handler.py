@@ -1,8 +1,10 @@
 """State machine step "Consolidate whole job": every worker response of the finished job, consolidated at once.
 
 Event ``{"bucket", "job_id", "labeling": {...}}`` where ``labeling`` is the output of "Prepare labeling input"
-(``labeling_job_name``, ``label_attribute_name``, ``task_type``, ``labels``, ``input_manifest_uri``,
-``output_path_uri``, ``start_at``, ``existing_manifest_uri``; other keys are ignored).
+(``labeling_job_name``, ``label_attribute_name``, ``task_type``, ``label_config_uri``, ``input_manifest_uri``,
+``output_path_uri``, ``start_at``, ``existing_manifest_uri``; other keys are ignored). The labels, in class-id order,
+are read from the label-category file at ``label_config_uri``. Every manifest read, and every image its lines name,
+must lie within the job's scope (:mod:`truthflow.job_scope`; ``INPUT_BUCKETS`` names the extra buckets).
 
 * ``start_at`` ``"label"``: lists ``<output_path_uri><job>/annotations/worker-response/`` (all pages), reads the latest
   iteration's files of every object (in parallel: a job has one file per object) and the input manifest, and runs
@@ -19,13 +21,14 @@ Event ``{"bucket", "job_id", "labeling": {...}}`` where ``labeling`` is the outp
 
 Writes ``jobs/<id>/dataset/consolidated.manifest``, ``consolidated.csv`` and ``quality.json`` and returns
 ``{"consolidated_manifest_uri", "table_uri", "quality_uri", "n_objects", "n_consolidated", "n_failed",
-"label_attribute_name", "task_type", "labels"}`` (``s3://`` URIs). Objects without a label are listed in
+"label_attribute_name", "task_type"}`` (``s3://`` URIs). Objects without a label are listed in
 ``quality.json``, not raised: a partly labeled job still trains. A job with nothing usable raises ``ValueError``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -51,12 +54,14 @@ from truthflow.groundtruth.job_consolidation import (
     normalise_existing_manifest,
     worker_response_prefix,
 )
-from truthflow.groundtruth.label_config import TaskType
+from truthflow.groundtruth.label_config import TaskType, parse_label_category_config
+from truthflow.job_scope import JobScope, OutOfScopeError, input_buckets_from_environment
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 s3 = boto3.client("s3")
+INPUT_BUCKETS = input_buckets_from_environment(os.environ.get("INPUT_BUCKETS"))
 
 # Worker-response files are small and there is one per object: read them concurrently (boto3 clients are
 # thread-safe), or a 100,000-object job would spend most of the Lambda's 15 minutes waiting on GetObject.
@@ -73,7 +78,7 @@ class LabelingStage(BaseModel):
     labeling_job_name: str
     label_attribute_name: str
     task_type: TaskType | None = None
-    labels: list[str] = []
+    label_config_uri: str
     input_manifest_uri: str | None = None
     output_path_uri: str | None = None
     start_at: Literal["label", "consolidate", "automated"] = "label"
@@ -87,10 +92,10 @@ class LabelingStage(BaseModel):
         if self.start_at == "automated" and self.automated is None:
             raise ValueError("start_at 'automated' needs the automated-labeling settings")
         if self.start_at in ("label", "automated"):
-            missing = [name for name in ("input_manifest_uri", "output_path_uri", "labels") if not getattr(self, name)]
+            missing = [name for name in ("input_manifest_uri", "output_path_uri") if not getattr(self, name)]
             if missing:
                 raise ValueError(f"start_at 'label' needs {', '.join(missing)}")
-        for name in ("input_manifest_uri", "output_path_uri", "existing_manifest_uri"):
+        for name in ("label_config_uri", "input_manifest_uri", "output_path_uri", "existing_manifest_uri"):
             value = getattr(self, name)
             if value is not None:
                 parse_s3_uri(value)
@@ -113,6 +118,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     request = ReconsolidateRequest.model_validate(event)
     labeling = request.labeling
     first_batch = request.stage == "first-batch"
+    scope = JobScope(request.bucket, request.job_id, INPUT_BUCKETS)
+    uris = (
+        labeling.label_config_uri,
+        labeling.input_manifest_uri,
+        labeling.output_path_uri,
+        labeling.existing_manifest_uri,
+    )
+    for uri in uris:
+        problem = scope.problem(uri) if uri is not None else None
+        if problem is not None:
+            raise ValueError(problem)
+    labels = read_labels(labeling.label_config_uri)
     dataset_prefix = f"jobs/{request.job_id}/dataset/" + ("first-batch/" if first_batch else "")
     manifest_uri = s3_uri(request.bucket, dataset_prefix + "consolidated.manifest")
     table_uri = s3_uri(request.bucket, dataset_prefix + "consolidated.csv")
@@ -121,11 +138,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     with spooled_text() as manifest, spooled_text() as table:
         writer = ConsolidatedDatasetWriter(manifest, table)
         if labeling.start_at == "consolidate":
-            quality = normalise_manifest(labeling, writer)
+            quality = normalise_manifest(labeling, labels, scope, writer)
         elif labeling.start_at == "automated" and not first_batch:
-            quality = consolidate_automated_run(request, writer)
+            quality = consolidate_automated_run(request, labels, scope, writer)
         else:
-            quality = consolidate_from_worker_responses(labeling, writer)
+            quality = consolidate_from_worker_responses(labeling, labels, scope, writer)
         upload(manifest, manifest_uri, "application/jsonlines")
         upload(table, table_uri, "text/csv; charset=utf-8")
     write_json(s3, quality_uri, quality.to_dict())
@@ -151,8 +168,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "n_failed": quality.n_failed,
         "label_attribute_name": quality.label_attribute_name,
         "task_type": quality.task_type,
-        "labels": quality.labels,
     }
+
+
+def read_labels(label_config_uri: str) -> list[str]:
+    """The job's labels in class-id order, from the label-category file "Prepare labeling input" wrote."""
+    try:
+        return parse_label_category_config(read_text(s3, label_config_uri)).label_names
+    except ValueError as error:
+        raise ValueError(f"{label_config_uri}: {error}") from error
 
 
 def read_worker_responses(output_path_uri: str, labeling_job_name: str) -> dict[str, list[WorkerResponseFile]]:
@@ -166,73 +190,85 @@ def read_worker_responses(output_path_uri: str, labeling_job_name: str) -> dict[
     return {object_id: [WorkerResponseFile(key, texts[key]) for key in found] for object_id, found in chosen.items()}
 
 
-def consolidate_automated_run(request: ReconsolidateRequest, writer: ConsolidatedDatasetWriter) -> DatasetQuality:
+def consolidate_automated_run(
+    request: ReconsolidateRequest, labels: list[str], scope: JobScope, writer: ConsolidatedDatasetWriter
+) -> DatasetQuality:
     """Both labeling jobs consolidated together, then the accepted machine labels (see the module docstring)."""
     labeling = request.labeling
     assert labeling.output_path_uri is not None and labeling.input_manifest_uri is not None  # checked by the model
     assert labeling.automated is not None
     job_prefix = s3_uri(request.bucket, f"jobs/{request.job_id}/")
     routing = read_json(s3, job_prefix + "dataset/automated-labeling.json")
-    jobs = [(list(iter_lines(s3, labeling.input_manifest_uri)), labeling.labeling_job_name)]
+    manifests = [(labeling.input_manifest_uri, labeling.labeling_job_name)]
     if routing.get("for_people"):
-        jobs.append(
-            (
-                list(iter_lines(s3, job_prefix + "manifests/remaining.manifest")),
-                labeling.automated.second_labeling_job_name,
-            )
-        )
-    lines, responses = combine_labeling_jobs(
-        [(job_lines, read_worker_responses(labeling.output_path_uri, name)) for job_lines, name in jobs]
-    )
-    quality = run_consolidation(labeling, lines, responses, writer)
+        manifests.append((job_prefix + "manifests/remaining.manifest", labeling.automated.second_labeling_job_name))
+    jobs = [
+        (list(scope.check_manifest(iter_lines(s3, uri), manifest_uri=uri)), read_worker_responses(
+            labeling.output_path_uri, name))
+        for uri, name in manifests
+    ]  # fmt: skip
+    lines, responses = combine_labeling_jobs(jobs)
+    quality = run_consolidation(labeling, lines, responses, labels, writer)
     human = {json.loads(line).get("source-ref") for line in lines}
+    machine_uri = job_prefix + "dataset/machine-labels.manifest"
     add_machine_labels(
-        iter_lines(s3, job_prefix + "dataset/machine-labels.manifest"),
+        scope.check_manifest(iter_lines(s3, machine_uri), manifest_uri=machine_uri),
         writer=writer,
         quality=quality,
-        labels=labeling.labels,
+        labels=labels,
         skip_sources=(source for source in human if isinstance(source, str)),
     )
     return quality
 
 
-def consolidate_from_worker_responses(labeling: LabelingStage, writer: ConsolidatedDatasetWriter) -> DatasetQuality:
+def consolidate_from_worker_responses(
+    labeling: LabelingStage, labels: list[str], scope: JobScope, writer: ConsolidatedDatasetWriter
+) -> DatasetQuality:
     assert labeling.output_path_uri is not None and labeling.input_manifest_uri is not None  # checked by the model
     responses = read_worker_responses(labeling.output_path_uri, labeling.labeling_job_name)
-    return run_consolidation(labeling, iter_lines(s3, labeling.input_manifest_uri), responses, writer)
+    lines = scope.check_manifest(iter_lines(s3, labeling.input_manifest_uri), manifest_uri=labeling.input_manifest_uri)
+    return run_consolidation(labeling, lines, responses, labels, writer)
 
 
 def run_consolidation(
     labeling: LabelingStage,
     lines: Iterable[str | bytes],
     responses: Mapping[str, Sequence[WorkerResponseFile]],
+    labels: list[str],
     writer: ConsolidatedDatasetWriter,
 ) -> DatasetQuality:
     try:
         return consolidate_job(
             lines,
             responses,
-            labels=labeling.labels,
+            labels=labels,
             label_attribute_name=labeling.label_attribute_name,
             job_name=labeling.labeling_job_name,
             task_type=labeling.task_type,
             writer=writer,
         )
+    except OutOfScopeError:
+        raise
     except ValueError as error:
         raise ValueError(f"{labeling.input_manifest_uri}: {error}") from error
 
 
-def normalise_manifest(labeling: LabelingStage, writer: ConsolidatedDatasetWriter) -> DatasetQuality:
-    assert labeling.existing_manifest_uri is not None  # checked by the model
+def normalise_manifest(
+    labeling: LabelingStage, labels: list[str], scope: JobScope, writer: ConsolidatedDatasetWriter
+) -> DatasetQuality:
+    uri = labeling.existing_manifest_uri
+    assert uri is not None  # checked by the model
     try:
         return normalise_existing_manifest(
-            iter_lines(s3, labeling.existing_manifest_uri),
+            scope.check_manifest(iter_lines(s3, uri), manifest_uri=uri),
             writer=writer,
-            labels=labeling.labels or None,
+            labels=labels or None,
             preferred_label_attribute_name=labeling.label_attribute_name,
         )
+    except OutOfScopeError:
+        raise
     except ValueError as error:
-        raise ValueError(f"{labeling.existing_manifest_uri}: {error}") from error
+        raise ValueError(f"{uri}: {error}") from error
 
 
 @contextmanager

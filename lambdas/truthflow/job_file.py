@@ -13,13 +13,17 @@ Fields (limits marked [API] are CreateLabelingJob's / CreateTrainingJob's, from 
     The label list, in the order that fixes class ids. At least 1 for bounding boxes and 2 for classification,
     unique, at most 256 characters each, at most 50 for bounding boxes [API ``LabelCategoryConfigS3Uri``, DG
     ``input-data-limits``]; see :func:`truthflow.groundtruth.label_config.validate_labels`. Ground Truth's own
-    minimums are kept: a one-class detector is a legitimate job.
+    minimums are kept: a one-class detector is a legitimate job. Ours: at most 500 for classification (the API has
+    no maximum; the worker picks one of them, and every consolidation step keeps labels x labels counts per
+    worker), and no tab, line break or other control character (the training data writes one label a line).
 ``workers_per_object`` = 3
     People who label each image, 1-9 [API ``NumberOfHumanWorkersPerDataObject``]. Ground Truth writes confidence
     0.00 for every one-worker label, so ``exclusion.min_confidence > 0`` with one worker excludes everything.
 ``task_title``, ``task_description``
-    What workers see in their task list: 1-128 and 1-255 characters [API ``TaskTitle``, ``TaskDescription``].
-    Defaults depend on the task type.
+    What workers see in their task list: 1-128 and 1-255 characters [API ``TaskTitle``, ``TaskDescription``], in
+    the API's character patterns: the title only tab, line breaks and characters U+0020-U+D7FF and U+E000-U+FFFD
+    (no emoji or other characters beyond U+FFFF), the description one line (``.+``). Defaults depend on the task
+    type.
 ``instructions``: ``header``, ``short``, ``full``
     The question above the image and the short / full instructions of the worker template (plain text; a blank
     line starts a paragraph). Defaults depend on the task type. Limits (ours): 500, 2,000 and 20,000 characters.
@@ -31,8 +35,8 @@ Fields (limits marked [API] are CreateLabelingJob's / CreateTrainingJob's, from 
     (2,592,000 seconds) ... for most users the maximum is also 30 days"]. 10 days is the value of AWS's own Step
     Functions labeling example; labeling jobs expire after 30 days anyway [DG ``sms-monitor-cloud-watch``].
 ``max_concurrent_task_count`` = 1000
-    Images out with workers at the same time, 1-5,000 [API ``MaxConcurrentTaskCount``: default 1,000, more only
-    after asking AWS Support].
+    Images out with workers at the same time, 1-1,000 [API ``MaxConcurrentTaskCount``: 1-5,000, default 1,000;
+    more than 1,000 only after AWS Support raises the account's limit, so a larger value fails the labeling job].
 ``automated_labeling`` (optional): ``true``, ``false`` or a section (``true`` = the section with its defaults)
     People label a random first share of the images, a model (a bootstrap model trained on it, or ``model``)
     labels the rest where its confidence is at least θ, and people label only what is left
@@ -52,11 +56,13 @@ Fields (limits marked [API] are CreateLabelingJob's / CreateTrainingJob's, from 
     Labels kept out of the training data (:mod:`truthflow.training_data.exclusion`).
 ``training``: ``instance_type`` = ``"ml.p3.2xlarge"``, ``instance_count`` = 1, ``max_runtime_seconds`` = 86,400,
 ``hyperparameters`` = {}
-    The training job. Both built-in algorithms (object detection, image classification) train on GPU instances only
-    (P and G families), so the instance type must be one. ``max_runtime_seconds`` is 1-2,419,200 (28 days)
+    The training job. Both built-in algorithms (object detection, image classification) train on the GPU families
+    :mod:`truthflow.algorithms` lists (P2, P3, G4dn, G5), so the instance type must be one; image classification
+    trains on one instance (no distributed training in Pipe mode). ``max_runtime_seconds`` is 1-2,419,200 (28 days)
     [API ``StoppingCondition.MaxRuntimeInSeconds``: default 1 day, maximum 28 days]. ``hyperparameters`` maps names
     to strings or numbers, merged over the algorithm's defaults by the training step; at most 100, names up to 256
-    and values up to 2,500 characters [API ``HyperParameters``].
+    and values up to 2,500 characters [API ``HyperParameters``], and 32,000 characters in all (ours: they travel in
+    the run's state, which Step Functions limits to 256 KB).
 ``quality_gate``: ``metric``, ``threshold``
     The model is deployed only if its final ``metric`` is at least ``threshold`` (0-1, higher is better).
     Defaults: ``validation:mAP`` >= 0.5 for bounding boxes (the built-in detector's metric; 0.5 is a usable
@@ -67,8 +73,10 @@ Fields (limits marked [API] are CreateLabelingJob's / CreateTrainingJob's, from 
 ``existing_annotations`` (optional): exactly one of
     ``output_manifest``: the ``s3://`` URI of a Ground Truth output manifest: labeling is skipped and the run starts
     at whole-job consolidation; or ``consolidated_manifest``: the ``s3://`` URI of a consolidated manifest: the run
-    starts at building the training data. The pipeline's role must be able to read it (the stack grants the data
-    bucket).
+    starts at building the training data. Either must lie under the job's own folder ``jobs/<id>/`` or in a bucket
+    the deployment allows (:mod:`truthflow.job_scope`); so must every image its lines name.
+
+Job ids (the ``<id>`` of ``jobs/<id>/``) follow :mod:`truthflow.job_ids`: lower-case letters, digits and hyphens.
 
 Unknown fields are errors (a typo must not silently become a default). :func:`parse_job_file` raises
 :class:`JobFileError` listing every problem, one per line, each naming the file and the field::
@@ -78,10 +86,9 @@ Unknown fields are errors (a typo must not silently become a default). :func:`pa
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -95,34 +102,48 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails
 
+from truthflow.algorithms import algorithm_for
 from truthflow.groundtruth.input_manifest import check_s3_uri
 from truthflow.groundtruth.label_config import TaskType, validate_labels
+from truthflow.job_file_errors import JobFileError, describe, json_kind
+from truthflow.job_ids import (
+    JOB_FILE_NAME,
+    JOBS_PREFIX,
+    MAX_JOB_ID_CHARS,
+    job_file_key,
+    job_id_from_key,
+    validate_job_id,
+)
+from truthflow.job_scope import JobScope
 
-JOB_FILE_NAME = "job.json"
-JOBS_PREFIX = "jobs/"
-MAX_JOB_ID_CHARS = 40
-# A Ground Truth name: letters and digits, single or repeated hyphens only between them (API LabelingJobName).
-_JOB_ID = re.compile(r"[A-Za-z0-9](-*[A-Za-z0-9])*")
+# Importable from here as before: the error type and the job id rules live in their own modules.
+__all__ = [
+    "JOBS_PREFIX",
+    "JOB_FILE_NAME",
+    "MAX_JOB_ID_CHARS",
+    "TASK_TYPE_DEFAULTS",
+    "JobFile",
+    "JobFileError",
+    "StartAt",
+    "job_file_key",
+    "job_id_from_key",
+    "parse_job_file",
+    "validate_job_id",
+]
+
 _INSTANCE_TYPE = re.compile(r"ml\.[a-z0-9-]+\.[a-z0-9]+")
-_GPU_TRAINING_FAMILIES = re.compile(r"ml\.[pg][0-9][a-z0-9-]*\.[a-z0-9]+")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_MAX_SHOWN_INPUT_CHARS = 80
-
-
-class JobFileError(ValueError):
-    """A job file that cannot be used. ``str(error)`` is one line per problem, each starting with the file name;
-    :attr:`problems` holds ``(field, message)`` pairs (field ``""`` for the file as a whole)."""
-
-    def __init__(self, source: str, problems: Sequence[tuple[str, str]]) -> None:
-        self.source = source
-        self.problems = list(problems)
-        super().__init__(
-            "\n".join(
-                f"{source}: {field}: {message}" if field else f"{source}: {message}" for field, message in self.problems
-            )
-        )
+# API TaskTitle pattern [\t\n\r -\uD7FF\uE000-\uFFFD]*: a character outside it is refused by CreateLabelingJob.
+_NOT_IN_TASK_TITLE = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd]")
+# API TaskDescription pattern .+ : "." matches anything but a line terminator (Java's, which the API uses).
+_LINE_TERMINATORS = re.compile("[\n\r\u0085\u2028\u2029]")
+# Labels are written one a line (classes.txt) and tab-separated (.lst): no control or line-breaking character.
+_NOT_IN_LABEL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+MAX_CONCURRENT_TASKS = 1_000
+# Ours, not the API's: labels x labels confusion counts per worker must stay small (see the module docstring).
+MAX_JOB_FILE_LABELS: Mapping[str, int] = {"bounding-box": 50, "image-classification": 500}
+MAX_HYPERPARAMETER_CHARS = 32_000
 
 
 # --- field types ------------------------------------------------------------------------------------------------------
@@ -155,24 +176,43 @@ def _at_least(low: int) -> AfterValidator:
     return AfterValidator(check)
 
 
-def _text(max_chars: int, *, single_line: bool = False) -> AfterValidator:
+def _text(max_chars: int, *, single_line: bool = False, refused: re.Pattern[str] | None = None) -> AfterValidator:
+    """Non-blank text of at most ``max_chars`` without control characters; ``single_line`` refuses every line
+    terminator, ``refused`` any further character (named in the message)."""
+
     def check(value: str) -> str:
         if not value.strip():
             raise ValueError("must not be empty")
         if len(value) > max_chars:
             raise ValueError(f"must be at most {max_chars:,} characters (got {len(value):,})")
-        if _CONTROL_CHARACTERS.search(value) or (single_line and ("\n" in value or "\r" in value)):
+        if _CONTROL_CHARACTERS.search(value) or (single_line and _LINE_TERMINATORS.search(value)):
             raise ValueError("must not contain control characters" + (" or line breaks" if single_line else ""))
+        found = refused.search(value) if refused is not None else None
+        if found is not None:
+            raise ValueError(
+                f"contains {found.group()!r} (U+{ord(found.group()):04X}), which the SageMaker API does not accept "
+                "here (no emoji or other characters beyond U+FFFF)"
+            )
         return value
 
     return AfterValidator(check)
 
 
-def _s3_uri(value: str) -> str:
+def _s3_uri(value: str, info: ValidationInfo) -> str:
     if value.startswith(("https://", "http://")):
         raise ValueError("must be an s3:// URI (s3://<bucket>/<key>), not an https URL")
     check_s3_uri(value, what="URI")
+    scope = _context(info).get("scope")
+    if isinstance(scope, JobScope):
+        problem = scope.problem(value)
+        if problem is not None:
+            raise ValueError(problem)
     return value
+
+
+def _context(info: ValidationInfo) -> Mapping[str, Any]:
+    """What :func:`parse_job_file` knows besides the fields: the task type as written, and the job's scope."""
+    return info.context if isinstance(info.context, Mapping) else {}
 
 
 def _instance_type(value: str) -> str:
@@ -181,13 +221,24 @@ def _instance_type(value: str) -> str:
     return value
 
 
-def _gpu_instance_type(value: str) -> str:
+def _training_instance_type(value: str, info: ValidationInfo) -> str:
     _instance_type(value)
-    if not _GPU_TRAINING_FAMILIES.fullmatch(value):
-        raise ValueError(
-            "the built-in object detection and image classification algorithms train on GPU instances only: "
-            "use a P or G instance type such as 'ml.p3.2xlarge' or 'ml.g5.xlarge'"
-        )
+    task_type = _context(info).get("task_type")
+    if task_type in ("bounding-box", "image-classification"):
+        problem = algorithm_for(task_type).training_instance_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+    return value
+
+
+def _training_instance_count(value: int, info: ValidationInfo) -> int:
+    if value < 1:
+        raise ValueError("must be at least 1")
+    task_type = _context(info).get("task_type")
+    if task_type in ("bounding-box", "image-classification"):
+        problem = algorithm_for(task_type).instance_count_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
     return value
 
 
@@ -205,17 +256,24 @@ def _hyperparameters(values: dict[str, str | int | float]) -> dict[str, str | in
     for name in values:
         if not name or len(name) > 256:
             raise ValueError(f"hyperparameter name {name[:40]!r} must be 1 to 256 characters")
+    total = sum(len(name) + len(str(value)) for name, value in values.items())
+    if total > MAX_HYPERPARAMETER_CHARS:
+        raise ValueError(
+            f"hyperparameters take {total:,} characters of names and values; at most {MAX_HYPERPARAMETER_CHARS:,} "
+            "(they travel in the run's state, which Step Functions limits to 256 KB)"
+        )
     return values
 
 
 WorkersPerObject = Annotated[int, _between(1, 9)]
 TaskTimeLimitSeconds = Annotated[int, _between(30, 28_800)]
 TaskAvailabilityLifetimeSeconds = Annotated[int, _between(60, 2_592_000)]
-MaxConcurrentTaskCount = Annotated[int, _between(1, 5_000)]
+MaxConcurrentTaskCount = Annotated[int, _between(1, MAX_CONCURRENT_TASKS)]
 UnitInterval = Annotated[float, _between(0.0, 1.0)]
 S3Uri = Annotated[str, AfterValidator(_s3_uri)]
 InstanceType = Annotated[str, AfterValidator(_instance_type)]
-GpuInstanceType = Annotated[str, AfterValidator(_gpu_instance_type)]
+TrainingInstanceType = Annotated[str, AfterValidator(_training_instance_type)]
+TrainingInstanceCount = Annotated[int, AfterValidator(_training_instance_count)]
 HyperparameterValue = Annotated[str | int | float, PlainValidator(_hyperparameter_value)]
 
 
@@ -253,8 +311,8 @@ class ExclusionSettings(BaseModel):
 class TrainingSettings(BaseModel):
     model_config = _SECTION
 
-    instance_type: GpuInstanceType = "ml.p3.2xlarge"
-    instance_count: Annotated[int, _at_least(1)] = 1
+    instance_type: TrainingInstanceType = "ml.p3.2xlarge"
+    instance_count: TrainingInstanceCount = 1
     max_runtime_seconds: Annotated[int, _between(1, 2_419_200)] = 86_400
     hyperparameters: Annotated[dict[str, HyperparameterValue], AfterValidator(_hyperparameters)] = Field(
         default_factory=dict
@@ -385,7 +443,7 @@ class JobFile(BaseModel):
     task_type: TaskType
     labels: list[str]
     workers_per_object: WorkersPerObject = 3
-    task_title: Annotated[str, _text(128)] = ""
+    task_title: Annotated[str, _text(128, refused=_NOT_IN_TASK_TITLE)] = ""
     task_description: Annotated[str, _text(255, single_line=True)] = ""
     instructions: WorkerInstructions = Field(default_factory=WorkerInstructions)
     task_time_limit_seconds: TaskTimeLimitSeconds = 300
@@ -437,7 +495,18 @@ class JobFile(BaseModel):
     def _labels_fit_the_task_type(cls, labels: list[str], info: ValidationInfo) -> list[str]:
         # Without a valid task_type (reported on its own) the least demanding rules still catch duplicates.
         task_type: TaskType = info.data.get("task_type", "bounding-box")
-        return validate_labels(labels, task_type=task_type)
+        names = validate_labels(labels, task_type=task_type)
+        maximum = MAX_JOB_FILE_LABELS[task_type]
+        if len(names) > maximum:
+            raise ValueError(f"{task_type} job files take at most {maximum} labels, got {len(names):,}")
+        for position, name in enumerate(names, start=1):
+            found = _NOT_IN_LABEL.search(name)
+            if found is not None:
+                raise ValueError(
+                    f"label {position} {name[:60]!r} contains {found.group()!r}: labels may not hold tabs, line "
+                    "breaks or other control characters (the training data lists one label a line)"
+                )
+        return names
 
     @property
     def start_at(self) -> StartAt:
@@ -448,8 +517,9 @@ class JobFile(BaseModel):
 # --- parsing ----------------------------------------------------------------------------------------------------------
 
 
-def parse_job_file(text: str | bytes, *, source: str) -> JobFile:
-    """Parse and validate a job file. ``source`` names it in every error line (e.g. ``jobs/pens-v1/job.json``).
+def parse_job_file(text: str | bytes, *, source: str, scope: JobScope | None = None) -> JobFile:
+    """Parse and validate a job file. ``source`` names it in every error line (e.g. ``jobs/pens-v1/job.json``);
+    with ``scope``, every S3 address in the file must lie within it (:mod:`truthflow.job_scope`).
 
     Raises :class:`JobFileError` for text that is not UTF-8 or not JSON, a JSON value that is not an object, and
     every field problem at once.
@@ -466,105 +536,9 @@ def parse_job_file(text: str | bytes, *, source: str) -> JobFile:
             source, [("", f"is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})")]
         ) from None
     if not isinstance(data, dict):
-        raise JobFileError(source, [("", f"must be a JSON object {{...}}, not {_json_kind(data)}")])
+        raise JobFileError(source, [("", f"must be a JSON object {{...}}, not {json_kind(data)}")])
+    context = {"task_type": data.get("task_type"), "scope": scope}
     try:
-        return JobFile.model_validate(data)
+        return JobFile.model_validate(data, context=context)
     except ValidationError as error:
-        raise JobFileError(source, [_describe(detail) for detail in error.errors()]) from None
-
-
-def _describe(detail: ErrorDetails) -> tuple[str, str]:
-    """``(field path, message)`` for one pydantic error, in the words of a job file rather than of pydantic."""
-    location = detail["loc"]
-    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location).lstrip(".")
-    kind = detail["type"]
-    if kind == "extra_forbidden":
-        known = _known_fields(location[:-1])
-        close = difflib.get_close_matches(str(location[-1]), known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else f" (known fields: {', '.join(known)})"
-        return field, "unknown field" + hint
-    if kind == "missing":
-        return field, "is required"
-    message = detail["msg"].removeprefix("Value error, ")
-    message = message[:1].lower() + message[1:]
-    if kind == "value_error" and isinstance(detail["input"], list | dict):
-        return field, message  # our own checks of a list or section say which entry is wrong
-    return field, f"{message} (got {_shown(detail['input'])})"
-
-
-def _json_kind(value: object) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "true/false"
-    if value is None:
-        return "null"
-    return "a number"
-
-
-def _shown(value: object) -> str:
-    text = json.dumps(value, ensure_ascii=False) if _is_json(value) else repr(value)
-    return text if len(text) <= _MAX_SHOWN_INPUT_CHARS else text[: _MAX_SHOWN_INPUT_CHARS - 3] + "..."
-
-
-def _is_json(value: object) -> bool:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _known_fields(location: Sequence[int | str]) -> list[str]:
-    """The field names of the section at ``location`` (for "did you mean" hints)."""
-    model: type[BaseModel] = JobFile
-    for part in location:
-        field = model.model_fields.get(str(part))
-        annotation = field.annotation if field is not None else None
-        candidates = getattr(annotation, "__args__", (annotation,))
-        sections = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
-        if not sections:
-            return []
-        model = sections[0]
-    return list(model.model_fields)
-
-
-# --- job ids ----------------------------------------------------------------------------------------------------------
-
-
-def validate_job_id(job_id: str, *, what: str = "job id") -> str:
-    """Check a job id: letters, digits and hyphens, starting and ending with a letter or digit, at most 40
-    characters, so that names derived from it (``tf-<id>-<8 hex>``) fit SageMaker's 63."""
-    if not isinstance(job_id, str) or not job_id:
-        raise ValueError(f"{what} must be a non-empty string")
-    if len(job_id) > MAX_JOB_ID_CHARS:
-        raise ValueError(
-            f"{what} {job_id[:60]!r} is {len(job_id)} characters; at most {MAX_JOB_ID_CHARS} "
-            "(it becomes part of the SageMaker job names, which are limited to 63)"
-        )
-    if not _JOB_ID.fullmatch(job_id):
-        raise ValueError(
-            f"{what} {job_id!r} may contain only letters, digits and hyphens, and must start and end with a letter "
-            "or digit (it becomes part of the SageMaker job names)"
-        )
-    return job_id
-
-
-def job_id_from_key(key: str, *, decode: Callable[[str], str] | None = None) -> str:
-    """The ``<id>`` of an object key ``jobs/<id>/job.json``; a ``ValueError`` for any other key or a bad id.
-
-    ``decode`` (e.g. :func:`truthflow.aws.s3.decode_event_key`) undoes the URL encoding of S3 event keys first;
-    a valid id never contains a character that encoding changes, so decoding only makes error messages readable.
-    """
-    if decode is not None:
-        key = decode(key)
-    parts = key.split("/")
-    if len(parts) != 3 or parts[0] + "/" != JOBS_PREFIX or parts[2] != JOB_FILE_NAME:
-        raise ValueError(f"{key!r} is not a job file: expected {JOBS_PREFIX}<id>/{JOB_FILE_NAME}")
-    return validate_job_id(parts[1], what=f"{key}: job id")
-
-
-def job_file_key(job_id: str) -> str:
-    return f"{JOBS_PREFIX}{validate_job_id(job_id)}/{JOB_FILE_NAME}"
+        raise JobFileError(source, [describe(detail, JobFile) for detail in error.errors()]) from None

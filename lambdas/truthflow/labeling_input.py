@@ -32,8 +32,19 @@ from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, fie
 
 from truthflow.automated_labeling.preparation import prepare_automated_labeling
 from truthflow.groundtruth.events import ManifestDataObject, build_pre_annotation_response
-from truthflow.groundtruth.input_manifest import MAX_DATA_OBJECTS_PER_JOB, check_s3_uri, input_manifest_line
-from truthflow.groundtruth.label_config import TaskType, build_label_category_config, validate_labels
+from truthflow.groundtruth.input_manifest import (
+    MAX_ATTRIBUTE_CHARS,
+    MAX_DATA_OBJECTS_PER_JOB,
+    attribute_size,
+    check_s3_uri,
+    input_manifest_line,
+)
+from truthflow.groundtruth.label_config import (
+    TaskType,
+    build_label_category_config,
+    label_category_config_text,
+    validate_labels,
+)
 from truthflow.groundtruth.templates import (
     build_task_input,
     render_bounding_box_template,
@@ -47,6 +58,7 @@ from truthflow.job_file import (
     StartAt,
     validate_job_id,
 )
+from truthflow.run_start import JobFileVersion
 
 TASK_ATTRIBUTE = "truthflow-task"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -69,13 +81,22 @@ class ImageListingError(ValueError):
 
 
 class PrepareLabelingRequest(BaseModel):
-    """The state machine's input to the prepare step: ``{"bucket", "job_id", "run_id"}``."""
+    """The state machine's input to the prepare step: ``{"bucket", "job_id", "run_id", "job_file"}``, where
+    ``job_file`` is the version of ``jobs/<id>/job.json`` the run started with (``{"key", "version_id", "etag"}``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     bucket: str
     job_id: str
     run_id: str
+    job_file: JobFileVersion
+
+    @model_validator(mode="after")
+    def _job_file_is_the_jobs(self) -> PrepareLabelingRequest:
+        expected = f"{JOBS_PREFIX}{self.job_id}/{JOB_FILE_NAME}"
+        if self.job_file.key != expected:
+            raise ValueError(f"job_file.key must be {expected!r}, got {self.job_file.key!r}")
+        return self
 
     @field_validator("bucket")
     @classmethod
@@ -268,7 +289,8 @@ def prepare_labeling_input(
     ``n_objects``, ``input_manifest_uri`` and ``ui_template_uri``.
 
     The state output has exactly the keys the state machine reads: the CreateLabelingJob settings, ``start_at``
-    (``label`` | ``consolidate`` | ``build``) and ``existing_manifest_uri``.
+    (``label`` | ``consolidate`` | ``build``) and ``existing_manifest_uri``. The labels are not in it: they travel
+    once, in the label-category file at ``label_config_uri``, which the later steps read.
     """
     name = labeling_job_name(paths.job_id, run_id)
     start_at: StartAt | Literal["automated"] = job.start_at
@@ -279,9 +301,7 @@ def prepare_labeling_input(
         short_instruction=job.instructions.short,
         full_instruction=job.instructions.full,
     )
-    files = [
-        OutputFile(paths.uri(paths.label_config_key), json.dumps(label_config, indent=2) + "\n", JSON_CONTENT_TYPE)
-    ]
+    files = [OutputFile(paths.uri(paths.label_config_key), label_category_config_text(label_config), JSON_CONTENT_TYPE)]
     selection: ImageSelection | None = None
     automated: dict[str, Any] | None = None
     if labeling:
@@ -322,7 +342,6 @@ def prepare_labeling_input(
         "labeling_job_name": name,
         "label_attribute_name": name,
         "task_type": job.task_type,
-        "labels": list(job.labels),
         "n_objects": len(selection.keys) if selection is not None else None,
         "input_manifest_uri": paths.uri(paths.input_manifest_key) if labeling else None,
         "label_config_uri": paths.uri(paths.label_config_key),
@@ -341,6 +360,47 @@ def prepare_labeling_input(
         ),
     }
     return LabelingInput(files=files, state_output=state_output, images=selection)
+
+
+def labeling_input_problems(job: JobFile) -> list[tuple[str, str]]:
+    """``(field, message)`` for every limit that writing this job's labeling files would hit: the label-category
+    file's size, Ground Truth's 20,000 characters per manifest attribute (the task settings each line carries) and
+    the worker template. The starter calls this at upload, so that such a job file never starts a run."""
+    problems: list[tuple[str, str]] = []
+    try:
+        label_category_config_text(
+            build_label_category_config(
+                job.labels,
+                task_type=job.task_type,
+                short_instruction=job.instructions.short,
+                full_instruction=job.instructions.full,
+            )
+        )
+    except ValueError as error:
+        problems.append(("labels", str(error)))
+    if not needs_images(job):
+        return problems
+    attribute = LabelingTask.for_job(job).as_attribute()
+    size = attribute_size(attribute)
+    if size > MAX_ATTRIBUTE_CHARS:
+        problems.append(
+            (
+                "labels",
+                f"every input-manifest line carries the labels and instructions.header in its {TASK_ATTRIBUTE} "
+                f"attribute, which would be {size:,} characters; Ground Truth allows {MAX_ATTRIBUTE_CHARS:,} per "
+                "attribute: use fewer or shorter labels",
+            )
+        )
+    else:
+        try:
+            input_manifest_line("s3://bucket/jobs/job/images/image.jpg", {TASK_ATTRIBUTE: attribute})
+        except ValueError as error:
+            problems.append(("labels", str(error)))
+    try:
+        _worker_template(job)
+    except ValueError as error:
+        problems.append(("labels", str(error)))
+    return problems
 
 
 def _check_image_count(job: JobFile, paths: JobPaths, selection: ImageSelection) -> None:

@@ -1,10 +1,9 @@
 """Settings of the SageMaker training job and endpoint for a job, and the quality gate on its final metric.
 
-The built-in algorithms (SageMaker Object Detection and Image Classification, image tag ``:1``) are served from
-one ECR registry account per region; the table below is the SageMaker Python SDK's ``image_uri_config`` for both
-algorithms, limited to the regions where Ground Truth runs. Hyperparameter defaults follow the SageMaker
-object-detection notebook (ResNet-50 SSD, pretrained) and the image-classification notebook (ResNet-18,
-pretrained), as strings because CreateTrainingJob takes ``HyperParameters`` as a string map.
+The algorithm, its image and its hyperparameter defaults come from :mod:`truthflow.algorithms` (one entry per task
+type). User hyperparameters are merged over the defaults; ``mini_batch_size`` is then capped at the number of
+training samples (an epoch needs at least one full batch: a 40-image job with a 0.2 validation split has 31).
+SageMaker names are case-insensitive, so every name made here is lower case.
 """
 
 from __future__ import annotations
@@ -13,56 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from truthflow.algorithms import algorithm_for
 from truthflow.groundtruth.label_config import TaskType
 from truthflow.job_file import JobFile
 
-ALGORITHM_REGISTRIES = {
-    "us-east-1": "811284229777",
-    "us-east-2": "825641698319",
-    "us-west-2": "433757028032",
-    "ca-central-1": "469771592824",
-    "eu-west-1": "685385470294",
-    "eu-west-2": "644912444149",
-    "eu-central-1": "813361260812",
-    "ap-northeast-1": "501404015308",
-    "ap-northeast-2": "306986355934",
-    "ap-south-1": "991648021394",
-    "ap-southeast-1": "475088953585",
-    "ap-southeast-2": "544295431143",
-}
-ALGORITHMS: dict[str, str] = {"bounding-box": "object-detection", "image-classification": "image-classification"}
-# The validation metric each algorithm reports in FinalMetricDataList (both are higher-is-better).
-VALIDATION_METRICS: dict[str, str] = {"bounding-box": "validation:mAP", "image-classification": "validation:accuracy"}
-
-DEFAULT_HYPERPARAMETERS: dict[str, dict[str, str]] = {
-    "bounding-box": {
-        "base_network": "resnet-50",
-        "use_pretrained_model": "1",
-        "mini_batch_size": "16",
-        "epochs": "30",
-        "learning_rate": "0.001",
-        "lr_scheduler_step": "10",
-        "lr_scheduler_factor": "0.1",
-        "optimizer": "sgd",
-        "momentum": "0.9",
-        "weight_decay": "0.0005",
-        "overlap_threshold": "0.5",
-        "nms_threshold": "0.45",
-        "image_shape": "300",
-    },
-    "image-classification": {
-        "num_layers": "18",
-        "use_pretrained_model": "1",
-        "image_shape": "3,224,224",
-        "mini_batch_size": "32",
-        "epochs": "10",
-        "learning_rate": "0.001",
-        "optimizer": "sgd",
-        "momentum": "0.9",
-        "weight_decay": "0.0005",
-    },
-}
 TRAINING_VOLUME_GB = 50
+ENDPOINT_NAME_PREFIX = "truthflow-"
 
 
 @dataclass(frozen=True)
@@ -93,13 +48,31 @@ MAX_SAGEMAKER_NAME = 63
 
 def algorithm_image(task_type: TaskType, region: str) -> str:
     """``<account>.dkr.ecr.<region>.amazonaws.com/<algorithm>:1`` for the task type's built-in algorithm."""
-    account = ALGORITHM_REGISTRIES.get(region)
-    if account is None:
-        raise ValueError(
-            f"region {region!r} has no built-in {ALGORITHMS[task_type]} image in our table; "
-            f"Ground Truth regions are {', '.join(sorted(ALGORITHM_REGISTRIES))}"
-        )
-    return f"{account}.dkr.ecr.{region}.amazonaws.com/{ALGORITHMS[task_type]}:1"
+    return algorithm_for(task_type).image(region)
+
+
+def endpoint_name(job_id: str) -> str:
+    """``truthflow-<job id>`` in lower case (SageMaker compares names case-insensitively)."""
+    return f"{ENDPOINT_NAME_PREFIX}{job_id.lower()}"[:MAX_SAGEMAKER_NAME]
+
+
+def cap_mini_batch_size(hyperparameters: dict[str, str], num_training_samples: int) -> str | None:
+    """Lower ``mini_batch_size`` to ``num_training_samples`` when it is larger; returns a note saying so, or
+    ``None``. A value that is not a whole number is left for the algorithm to refuse."""
+    given = hyperparameters.get("mini_batch_size")
+    if given is None or num_training_samples < 1:
+        return None
+    try:
+        size = int(given)
+    except ValueError:
+        return None
+    if size <= num_training_samples:
+        return None
+    hyperparameters["mini_batch_size"] = str(num_training_samples)
+    return (
+        f"mini_batch_size lowered from {size} to {num_training_samples}: the train split has only "
+        f"{num_training_samples} samples"
+    )
 
 
 def training_settings(
@@ -117,18 +90,21 @@ def training_settings(
     """Everything the state machine's training, quality and deployment states read, JSON-serialisable."""
     defaults = defaults or DeploymentDefaults()
     task_type = job.task_type
-    hyperparameters = dict(DEFAULT_HYPERPARAMETERS[task_type])
+    algorithm = algorithm_for(task_type)
+    hyperparameters = dict(algorithm.default_hyperparameters)
     hyperparameters["num_classes"] = str(num_classes)
     hyperparameters["num_training_samples"] = str(num_training_samples)
     if task_type == "bounding-box" and label_width is not None:
         # The .lst/RecordIO header needs room for the image with the most boxes (2 + 5 per box); 350 is the notebook's.
         hyperparameters["label_width"] = str(max(350, label_width))
     hyperparameters.update({name: str(value) for name, value in job.training.hyperparameters.items()})
-    metric = job.quality_gate.metric or VALIDATION_METRICS[task_type]
+    note = cap_mini_batch_size(hyperparameters, num_training_samples)
+    metric = job.quality_gate.metric or algorithm.validation_metric
     return {
         "job_name": job_name,
-        "algorithm": ALGORITHMS[task_type],
-        "image": algorithm_image(task_type, region),
+        "algorithm": algorithm.name,
+        "image": algorithm.image(region),
+        "input_mode": algorithm.input_mode,
         "hyperparameters": hyperparameters,
         "instance_type": _given_or(job.training, "instance_type", defaults.training_instance_type),
         "instance_count": job.training.instance_count,
@@ -137,9 +113,10 @@ def training_settings(
         "output_path_uri": output_path_uri,
         "metric_name": metric,
         "threshold": job.quality_gate.threshold,
-        "endpoint_name": f"truthflow-{job_id}"[:MAX_SAGEMAKER_NAME],
+        "endpoint_name": endpoint_name(job_id),
         "endpoint_instance_type": _given_or(job.endpoint, "instance_type", defaults.endpoint_instance_type),
         "endpoint_instance_count": job.endpoint.initial_instance_count,
+        "notes": [note] if note else [],
     }
 
 

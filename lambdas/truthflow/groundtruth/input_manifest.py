@@ -26,6 +26,11 @@ def check_s3_uri(uri: str, *, what: str = "source-ref") -> str:
     return uri
 
 
+def attribute_size(value: Any) -> int:
+    """The characters an attribute value takes in a manifest line, as the 20,000-character limit counts them."""
+    return len(json.dumps(value, ensure_ascii=False))
+
+
 def input_manifest_line(source_ref: str, attributes: Mapping[str, Any] | None = None) -> str:
     """One input-manifest line (ending in ``\\n``): ``source-ref`` first, then ``attributes`` (passed to the PRE
     Lambda unchanged). Checks the documented limits."""
@@ -36,7 +41,7 @@ def input_manifest_line(source_ref: str, attributes: Mapping[str, Any] | None = 
             raise ValueError(f"attribute {name!r} would overwrite source-ref")
         if not name or name.startswith("$"):
             raise ValueError(f"attribute name {name!r} is empty or begins with '$'")
-        size = len(json.dumps(value, ensure_ascii=False))
+        size = attribute_size(value)
         if size > MAX_ATTRIBUTE_CHARS:
             raise ValueError(f"attribute {name!r} of {source_ref} is {size} characters; the limit is 20,000")
         line[name] = value

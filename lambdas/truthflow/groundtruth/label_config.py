@@ -24,6 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 DOCUMENT_VERSION = "2018-11-28"
 MAX_LABEL_CHARS = 256
+# Ours: the Lambdas that read a job's label-category file (PRE, ACS, the pipeline steps) read it whole, so a file
+# larger than this is refused rather than read. A job file's labels and instructions stay far below it.
+MAX_LABEL_CATEGORY_CONFIG_BYTES = 1_048_576
 
 TaskType = Literal["bounding-box", "image-classification"]
 MIN_LABELS: dict[str, int] = {"bounding-box": 1, "image-classification": 2}
@@ -115,7 +118,24 @@ def build_label_category_config(
 
 
 def parse_label_category_config(data: str | bytes | Mapping[str, Any]) -> LabelCategoryConfig:
-    """Parse a label-category file; a malformed one raises ``pydantic.ValidationError`` naming the field."""
+    """Parse a label-category file; a malformed one raises ``pydantic.ValidationError`` naming the field, one larger
+    than :data:`MAX_LABEL_CATEGORY_CONFIG_BYTES` a ``ValueError``."""
     if isinstance(data, str | bytes):
+        size = len(data.encode("utf-8") if isinstance(data, str) else data)
+        if size > MAX_LABEL_CATEGORY_CONFIG_BYTES:
+            raise ValueError(
+                f"the label-category file is {size:,} bytes; at most {MAX_LABEL_CATEGORY_CONFIG_BYTES:,} are read"
+            )
         return LabelCategoryConfig.model_validate(json.loads(data))
     return LabelCategoryConfig.model_validate(dict(data))
+
+
+def label_category_config_text(config: Mapping[str, Any]) -> str:
+    """The file's text as the prepare step writes it; refuses a config larger than the readers accept."""
+    text = json.dumps(config, indent=2) + "\n"
+    size = len(text.encode("utf-8"))
+    if size > MAX_LABEL_CATEGORY_CONFIG_BYTES:
+        raise ValueError(
+            f"the label-category file would be {size:,} bytes; at most {MAX_LABEL_CATEGORY_CONFIG_BYTES:,}"
+        )
+    return text

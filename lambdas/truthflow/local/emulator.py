@@ -8,10 +8,12 @@ for the duration of a ``with EmbeddedAws(...)`` block (moto is pinned for that r
 * Ground Truth behind CreateLabelingJob / DescribeLabelingJob (:class:`GroundTruthEmulator`): our PRE Lambda per
   manifest line, a workforce answering each task, worker responses and consolidation requests written where Ground
   Truth writes them, our ACS Lambda called per batch, the output manifest and the label counters;
-* ``.sync`` for SageMaker labeling and training jobs (polling Describe*, failing the task on Failed/Stopped);
+* ``.sync`` for SageMaker labeling and training jobs, task errors named as in AWS, Wait states and Retry intervals
+  that do not sleep (:mod:`truthflow.local.step_functions`);
 * SageMaker training and batch transform jobs (:mod:`truthflow.local.emulated_sagemaker`): image classification is
   trained for real on the training manifests, object detection is a simulated detector with stated skill;
-* hosting outcomes and job failures set by an :class:`EmulatorScenario`, and Wait states that do not sleep.
+* hosting and job outcomes set by an :class:`EmulatorScenario` (endpoints move through their states as
+  :mod:`truthflow.local.hosting` plays them out), and SageMaker calls that fail once when the scenario says so.
 
 What moto does not deliver, the caller does: S3 -> EventBridge -> starter Lambda is replaced by calling the starter
 handler with the same event (:meth:`EmbeddedAws.upload_job_event`).
@@ -26,6 +28,7 @@ import os
 import sys
 import time
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -39,6 +42,8 @@ import boto3
 from truthflow.aws.s3 import iter_lines, parse_s3_uri, read_json, read_text, s3_uri, write_json, write_text
 from truthflow.local.emulated_models import DetectorSkill
 from truthflow.local.emulated_sagemaker import SageMakerJobs
+from truthflow.local.hosting import HostingEmulator, HostingError, HostingScenario, UpdateOutcome
+from truthflow.local.step_functions import step_functions_patches
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -63,19 +68,39 @@ Workforce = Callable[[Mapping[str, Any], int], list[tuple[str, dict[str, Any]]]]
 
 @dataclass(frozen=True)
 class EmulatorScenario:
-    """How the emulated services end their jobs; the defaults are the happy path."""
+    """How the emulated services end their jobs; the defaults are the happy path. The endpoint fields are those of
+    :class:`truthflow.local.hosting.HostingScenario`."""
 
     labeling_status: str = "Completed"
     training_status: str = "Completed"
-    transform_status: str = "Completed"
     endpoint_status: str = "InService"
+    transform_status: str = "Completed"
     # The final metric training jobs report; None: measured (image classification is trained for real) or, for the
     # simulated detector, SIMULATED_DETECTOR_MAP.
     validation_metric: float | None = None
-    failure_reason: str = "emulated failure (EmulatorScenario)"
     detector_skill: DetectorSkill = field(default_factory=DetectorSkill)
     # Labeling jobs (by creation order, 1-based) that end with labeling_status; empty = every job.
     labeling_status_jobs: tuple[int, ...] = ()
+    failure_reason: str = "emulated failure (EmulatorScenario)"
+    endpoint_update: UpdateOutcome = "applied"
+    endpoint_polls_before_settled: int = 0
+    earlier_endpoint_status: str | None = None
+    earlier_endpoint_polls: int = 0
+    describe_endpoint_error: str | None = None
+    # (SageMaker API action, error code): the action's first call fails with that error, e.g.
+    # ("create_model", "ThrottlingException") or ("create_training_job", "ResourceLimitExceeded").
+    transient_errors: tuple[tuple[str, str], ...] = ()
+
+    def hosting(self) -> HostingScenario:
+        return HostingScenario(
+            endpoint_status=self.endpoint_status,
+            update_outcome=self.endpoint_update,
+            polls_before_settled=self.endpoint_polls_before_settled,
+            earlier_endpoint_status=self.earlier_endpoint_status,
+            earlier_endpoint_polls=self.earlier_endpoint_polls,
+            describe_error=self.describe_endpoint_error,
+            failure_reason=self.failure_reason,
+        )
 
 
 @dataclass
@@ -246,6 +271,7 @@ class EmbeddedAws:
         workforce: Workforce,
         scenario: EmulatorScenario | None = None,
         *,
+        versioned_data_bucket: bool = True,
         gold_boxes: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
         seed: int = 0,
     ) -> None:
@@ -257,9 +283,13 @@ class EmbeddedAws:
             gold_boxes=dict(gold_boxes or {}),
             seed=seed,
         )
+        self.hosting = HostingEmulator(self.scenario.hosting(), region=REGION, account=ACCOUNT)
         self.resources = Resources()
+        self.versioned_data_bucket = versioned_data_bucket
         self._stack = ExitStack()
         self._handlers: dict[str, Any] = {}
+        self._uploads: dict[tuple[str, str], tuple[str | None, str]] = {}
+        self.sagemaker_calls: Counter[str] = Counter()
 
     def __enter__(self) -> EmbeddedAws:
         from moto import mock_aws
@@ -295,12 +325,6 @@ class EmbeddedAws:
         from moto.awslambda_simple.models import LambdaSimpleBackend
         from moto.sagemaker.models import SageMakerModelBackend
         from moto.sagemaker.responses import SageMakerResponse
-        from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
-        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-            state_task_service_unsupported as unsupported,
-        )
-        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
-        from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
         emulator = self
 
@@ -324,20 +348,19 @@ class EmbeddedAws:
             except KeyError:
                 raise ValidationError(message=f"Could not find labeling job '{_arn('labeling-job', name)}'.") from None
 
-        def update_endpoint(response: Any) -> Any:
-            # Not in moto: an existing endpoint takes the new config; a missing one is SageMaker's ValidationException.
-            from moto.core.responses import ActionResult
-            from moto.sagemaker.exceptions import ValidationError
+        def hosting_call(method: Callable[..., dict[str, Any]], *names: str) -> Callable[[Any], Any]:
+            def respond(response: Any) -> Any:
+                from moto.core.responses import ActionResult
+                from moto.sagemaker.exceptions import SagemakerClientError
 
-            name = response._get_param("EndpointName")
-            endpoint = response.sagemaker_backend.endpoints.get(name)
-            if endpoint is None:
-                raise ValidationError(message=f'Could not find endpoint "{_arn("endpoint", name)}".')
-            endpoint.endpoint_config_name = response._get_param("EndpointConfigName")
-            return ActionResult({"EndpointArn": endpoint.arn})
+                try:
+                    return ActionResult(method(*(response._get_param(name) for name in names)))
+                except HostingError as error:
+                    raise SagemakerClientError(error.code, error.message) from None
+
+            return respond
 
         original_describe_training = SageMakerModelBackend.describe_training_job
-        original_describe_endpoint = SageMakerModelBackend.describe_endpoint
 
         original_describe_transform = SageMakerModelBackend.describe_transform_job
 
@@ -350,29 +373,42 @@ class EmbeddedAws:
 
             return emulator._transform_outcome(original_describe_transform(backend, transform_job_name), container)
 
-        def describe_endpoint(backend: Any, name: str) -> dict[str, Any]:
-            description = dict(original_describe_endpoint(backend, name))
-            description["EndpointStatus"] = emulator.scenario.endpoint_status
-            if emulator.scenario.endpoint_status == "Failed":
-                description["FailureReason"] = emulator.scenario.failure_reason
-            return description
+        hosting = self.hosting
 
         yield mock.patch.object(LambdaSimpleBackend, "invoke", invoke)
         yield mock.patch.object(SageMakerResponse, "create_labeling_job", create_labeling_job, create=True)
         yield mock.patch.object(SageMakerResponse, "describe_labeling_job", describe_labeling_job, create=True)
-        yield mock.patch.object(SageMakerResponse, "update_endpoint", update_endpoint, create=True)
+        yield mock.patch.object(
+            SageMakerResponse, "create_endpoint", hosting_call(hosting.create, "EndpointName", "EndpointConfigName")
+        )
+        yield mock.patch.object(
+            SageMakerResponse,
+            "update_endpoint",
+            hosting_call(hosting.update, "EndpointName", "EndpointConfigName"),
+            create=True,
+        )
+        yield mock.patch.object(SageMakerResponse, "describe_endpoint", hosting_call(hosting.describe, "EndpointName"))
+        yield mock.patch.object(SageMakerResponse, "list_endpoints", hosting_call(hosting.list))
         yield mock.patch.object(SageMakerModelBackend, "describe_training_job", describe_training_job)
         yield mock.patch.object(SageMakerModelBackend, "describe_transform_job", describe_transform_job)
-        yield mock.patch.object(SageMakerModelBackend, "describe_endpoint", describe_endpoint)
-        yield mock.patch.object(
-            unsupported.StateTaskServiceUnsupported, "_build_sync_resolver", _sagemaker_sync_resolver
-        )
-        yield mock.patch.object(
-            unsupported, "_SUPPORTED_INTEGRATION_PATTERNS", {ResourceCondition.WaitForTaskToken, ResourceCondition.Sync}
-        )
-        yield mock.patch.object(WaitFunction, "_wait_interval", lambda self, env, wait_seconds: None)
-        yield mock.patch.object(unsupported.StateTaskServiceUnsupported, "_from_error", _sagemaker_task_error)
-        yield mock.patch.object(iteration_worker, "CustomErrorName", _iteration_error_name)
+        yield from step_functions_patches()
+        yield from self._transient_error_patches(SageMakerResponse)
+
+    def _transient_error_patches(self, response_class: Any) -> Iterator[Any]:
+        """Count SageMaker calls; the scenario's ``transient_errors`` fail an action's first call."""
+        from moto.sagemaker.exceptions import SagemakerClientError
+
+        failing = dict(self.scenario.transient_errors)
+        for action in sorted(failing):
+            current = getattr(response_class, action)
+
+            def flaky(response: Any, _action: str = action, _call: Any = current) -> Any:
+                self.sagemaker_calls[_action] += 1
+                if self.sagemaker_calls[_action] == 1:
+                    raise SagemakerClientError(failing[_action], f"emulated {failing[_action]} (scenario)")
+                return _call(response)
+
+            yield mock.patch.object(response_class, action, flaky)
 
     def _invoke_handler(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
         name = function_name.split(":function:")[-1].split(":")[0]
@@ -432,7 +468,8 @@ class EmbeddedAws:
         s3 = boto3.client("s3", region_name=REGION)
         for bucket in (r.data_bucket, r.artifacts_bucket):
             s3.create_bucket(Bucket=bucket)
-        s3.put_bucket_versioning(Bucket=r.data_bucket, VersioningConfiguration={"Status": "Enabled"})
+        if self.versioned_data_bucket:
+            s3.put_bucket_versioning(Bucket=r.data_bucket, VersioningConfiguration={"Status": "Enabled"})
         boto3.client("dynamodb", region_name=REGION).create_table(
             TableName=r.worker_stats_table,
             KeySchema=[{"AttributeName": "job", "KeyType": "HASH"}, {"AttributeName": "worker", "KeyType": "RANGE"}],
@@ -478,17 +515,30 @@ class EmbeddedAws:
         for file_name, data in images:
             s3.put_object(Bucket=self.resources.data_bucket, Key=f"jobs/{job_id}/images/{file_name}", Body=data)
         body = job_file if isinstance(job_file, str) else json.dumps(job_file, indent=2)
+        return self.put_job_file(job_id, body)
+
+    def put_job_file(self, job_id: str, body: str) -> str:
+        """Upload (or replace) ``jobs/<id>/job.json``; returns the version id (the ETag in an unversioned bucket)."""
+        s3 = boto3.client("s3", region_name=REGION)
         put = s3.put_object(Bucket=self.resources.data_bucket, Key=f"jobs/{job_id}/job.json", Body=body.encode())
-        return str(put.get("VersionId") or put["ETag"].strip('"'))
+        version_id, etag = put.get("VersionId"), put["ETag"].strip('"')
+        token = str(version_id or etag)
+        self._uploads[(job_id, token)] = (version_id, etag)
+        return token
 
     def upload_job_event(self, job_id: str, version: str) -> dict[str, Any]:
-        """The EventBridge event S3 sends for the job file upload (what the stack's rule delivers to the starter)."""
+        """The EventBridge event S3 sends for the job file upload (what the stack's rule delivers to the starter):
+        ``version-id`` only in a versioned bucket, ``etag`` always."""
+        version_id, etag = self._uploads.get((job_id, version), (version, version))
+        s3_object: dict[str, Any] = {"key": f"jobs/{job_id}/job.json", "etag": etag, "sequencer": "0A1B2C3D4E5F"}
+        if version_id is not None:
+            s3_object["version-id"] = version_id
         return {
             "version": "0", "id": f"emulated-{version}", "detail-type": "Object Created", "source": "aws.s3",
             "account": ACCOUNT, "time": datetime.now(UTC).isoformat(timespec="seconds"), "region": REGION,
             "resources": [f"arn:aws:s3:::{self.resources.data_bucket}"],
             "detail": {"version": "0", "bucket": {"name": self.resources.data_bucket},
-                       "object": {"key": f"jobs/{job_id}/job.json", "version-id": version, "etag": version},
+                       "object": s3_object,
                        "reason": "PutObject"},
         }  # fmt: skip
 
@@ -560,109 +610,6 @@ def _missing_channels(channels: Sequence[Mapping[str, Any]]) -> list[str]:
         except Exception:
             missing.append(f"{channel.get('ChannelName')}={uri}")
     return missing
-
-
-def _sagemaker_sync_resolver(
-    self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
-) -> Callable[[], Any]:
-    """``.sync`` for SageMaker labeling, training and transform jobs: describe until terminal, as Step Functions
-    does."""
-    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
-    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-        FailureEvent,
-        FailureEventException,
-    )
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
-        StatesErrorNameType,
-    )
-    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
-    from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
-    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
-
-    action = self._get_boto_service_action()
-    kinds = {
-        "create_labeling_job": ("LabelingJob", "LabelingJobName"),
-        "create_training_job": ("TrainingJob", "TrainingJobName"),
-        "create_transform_job": ("TransformJob", "TransformJobName"),
-    }
-    if action not in kinds:
-        raise RuntimeError(f"Unsupported .sync callback procedure in resource {self.resource.resource_arn}")
-    kind, name_key = kinds[action]
-    env.stack.pop()
-    client = boto_client_for(
-        service="sagemaker", region=resource_runtime_part.region, state_credentials=state_credentials
-    )
-    describe = getattr(client, f"describe_{action.removeprefix('create_')}")
-
-    def resolve() -> Any:
-        description = describe(**{name_key: normalised_parameters[name_key]})
-        description.pop("ResponseMetadata", None)
-        # The state's output is JSON: timestamps become text, as boto's datetimes cannot be serialised.
-        description = json.loads(json.dumps(description, default=lambda value: value.isoformat()))
-        status = description[f"{kind}Status"]
-        if status in ("Completed",):
-            return description
-        if status not in ("Failed", "Stopped"):
-            return None
-        raise FailureEventException(
-            FailureEvent(
-                env=env,
-                error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
-                event_type=HistoryEventType.TaskFailed,
-                # moto's EventDetails TypedDict marks every kind of event as required; one is given, as moto does.
-                event_details=EventDetails(  # type: ignore[typeddict-item]
-                    taskFailedEventDetails=TaskFailedEventDetails(
-                        resource=self._get_sfn_resource(),
-                        resourceType=self._get_sfn_resource_type(),
-                        error=StatesErrorNameType.StatesTaskFailed.to_name(),
-                        cause=to_json_str(description),
-                    )
-                ),
-            )
-        )
-
-    return resolve
-
-
-def _sagemaker_task_error(self: Any, env: Any, ex: Exception) -> Any:
-    """A SageMaker API error fails the task as ``SageMaker.AmazonSageMakerException`` (catchable), as in AWS; moto
-    would otherwise report the uncatchable ``States.Runtime``."""
-    from botocore.exceptions import ClientError
-    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
-    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
-    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
-        StateTaskService,
-    )
-    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
-
-    if not isinstance(ex, ClientError):
-        return StateTaskService._from_error(self, env, ex)
-    error = "SageMaker.AmazonSageMakerException"
-    cause = f"{ex.response['Error']['Message']} (Service: SageMaker, Error Code: {ex.response['Error']['Code']})"
-    return FailureEvent(
-        env=env,
-        error_name=CustomErrorName(error_name=error),
-        event_type=HistoryEventType.TaskFailed,
-        event_details=EventDetails(  # type: ignore[typeddict-item]
-            taskFailedEventDetails=TaskFailedEventDetails(
-                error=error, cause=cause, resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type()
-            )
-        ),
-    )
-
-
-def _iteration_error_name(error_name: str) -> Any:
-    """A failed Map iteration fails the Map state with the iteration's error. moto 5.2 wraps every such name as a
-    custom error and refuses the ``States.`` ones (``States.TaskFailed`` of a failed ``.sync`` job), losing the
-    cause; Step Functions passes them on as they are."""
-    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
-
-    if error_name.startswith("States."):
-        return StatesErrorName.from_name(error_name)
-    return CustomErrorName(error_name=error_name)
 
 
 @contextmanager
