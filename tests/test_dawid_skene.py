@@ -151,7 +151,7 @@ def test_recovers_known_workers_and_beats_majority_vote():
         labels.extend(np.where(right, truth, wrong))
     items_a, workers_a, labels_a = (np.array(a) for a in (items, workers, labels))
     fitted = DawidSkene().fit(items_a, workers_a, labels_a)
-    mv, _ = majority_vote(items_a, labels_a, n_items=n_items, n_classes=n_classes)
+    mv = majority_vote(items_a, labels_a, n_items=n_items, n_classes=n_classes).labels
     assert fitted.converged_
     assert np.mean(fitted.labels_ == truth) > np.mean(mv == truth) + 0.05
     assert np.allclose(fitted.worker_accuracy_, accuracies, atol=0.05)

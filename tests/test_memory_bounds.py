@@ -1,0 +1,88 @@
+"""Memory is bounded by the answers, not by their square: thousands of distinct labels (and, for boxes, thousands of
+boxes on one image) must not allocate labels^2 or boxes^2 cells. Peaks are measured with tracemalloc (numpy reports
+its buffers to it), never with a clock."""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from truthflow.cli import main
+from truthflow.consolidation.labels import METHODS, consolidate_labels
+
+MIB = 1 << 20
+
+
+def peak_bytes(run: Callable[[], Any]) -> tuple[int, Any]:
+    tracemalloc.start()
+    try:
+        result = run()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak, result
+
+
+def all_different_labels(n_rows: int = 2000, n_workers: int = 200) -> tuple[list[str], list[str], list[str]]:
+    """One answer per item, every answer a different label: per-worker confusion matrices would hold
+    200 x 2,000 x 2,000 cells (6.4 GB of float64)."""
+    return (
+        [f"item {i}" for i in range(n_rows)],
+        [f"w{i % n_workers}" for i in range(n_rows)],
+        [f"label {i}" for i in range(n_rows)],
+    )
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_two_thousand_distinct_labels_stay_small_with_every_method(method):
+    items, workers, labels = all_different_labels()
+    peak, result = peak_bytes(lambda: consolidate_labels(items, workers, labels, method=method))
+    assert peak < 32 * MIB
+    assert result.labels == labels  # each item's only answer is its label
+    if method != "mv":
+        assert any("too many for a confusion matrix per worker" in note for note in result.notes)
+
+
+def test_many_labels_with_several_answers_per_item_find_the_agreed_label():
+    rng = np.random.default_rng(0)
+    items, workers, labels = [], [], []
+    for item in range(3000):
+        truth = f"label {rng.integers(5000)}"
+        for worker in rng.choice(400, 5, replace=False):
+            items.append(f"i{item}")
+            workers.append(f"w{worker}")
+            labels.append(truth if rng.random() < 0.7 else f"label {rng.integers(5000)}")
+    agreed = {item: max(set(ls), key=ls.count) for item, ls in _group(items, labels).items()}
+    peak, result = peak_bytes(lambda: consolidate_labels(items, workers, labels))
+    assert peak < 64 * MIB
+    consolidated = dict(zip(result.item_names, result.labels, strict=True))
+    assert np.mean([consolidated[item] == label for item, label in agreed.items()]) > 0.97
+    assert np.allclose(np.asarray(result.posterior_matrix.sum(axis=1)).ravel(), 1.0)
+    worker, true, answered, counts = result.counts.cells()
+    assert counts.sum() == pytest.approx(len(items))  # every answer spread over its item's labels
+
+
+def _group(items: list[str], labels: list[str]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for item, label in zip(items, labels, strict=True):
+        grouped.setdefault(item, []).append(label)
+    return grouped
+
+
+@pytest.mark.parametrize("method", ["mv", "auto"])
+def test_the_command_line_with_two_thousand_distinct_labels(tmp_path, capsys, method):
+    items, workers, labels = all_different_labels()
+    answers = tmp_path / "answers.csv"
+    answers.write_text(
+        "item,worker,label\n" + "".join(f"{i},{w},{lab}\n" for i, w, lab in zip(items, workers, labels, strict=True)),
+        encoding="utf-8",
+    )
+    args = ["consolidate", "--answers", str(answers), "--out", str(tmp_path / "out.csv"), "--method", method]
+    peak, status = peak_bytes(lambda: main(args))
+    assert status == 0
+    assert peak < 32 * MIB
+    assert "2000 items consolidated" in capsys.readouterr().out
