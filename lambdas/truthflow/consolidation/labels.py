@@ -15,8 +15,8 @@ labels), every method except ``mv`` falls back to one-coin over the labels each 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -32,7 +32,7 @@ from truthflow.consolidation.coding import (
 from truthflow.consolidation.dawid_skene import ConvergenceWarning
 from truthflow.consolidation.known_labels import KnownLabels
 from truthflow.consolidation.majority_vote import FloatArray, majority_vote, vote_counts, vote_fractions
-from truthflow.consolidation.many_labels import AnsweredCells, SparseOneCoin, sparse_majority_vote
+from truthflow.consolidation.many_labels import SparseOneCoin, sparse_majority_vote
 from truthflow.consolidation.model_choice import (
     ONE_COIN,
     SUBTYPES,
@@ -40,6 +40,16 @@ from truthflow.consolidation.model_choice import (
     choose_model,
     dawid_skene_candidates,
     default_candidates,
+)
+from truthflow.consolidation.worker_statistics import (
+    GoldScores,
+    WorkerCounts,
+    WorkerSkill,
+    agreement,
+    empirical_skill,
+    gold_scores,
+    hard_counts,
+    soft_counts,
 )
 
 Method = Literal["auto", "ds", "subtypes", "onecoin", "mv"]
@@ -50,73 +60,6 @@ CELLS_PER_ANSWER = 64
 # The final fit's stopping rule: objective gain per answer below FINAL_TOL, or FINAL_MAX_ITER EM steps.
 FINAL_TOL = 1e-6
 FINAL_MAX_ITER = 300
-
-
-@dataclass(frozen=True)
-class WorkerSkill:
-    """Per-worker confusion, (W, K, K) rows = true class: stored whole, or as one-coin accuracies (W,) when K is too
-    large to store whole (:meth:`dense` then builds the matrices, W * K * K cells)."""
-
-    n_classes: int
-    matrices: FloatArray | None = None
-    one_coin: FloatArray | None = None
-
-    def dense(self) -> FloatArray:
-        if self.matrices is not None:
-            return self.matrices
-        accuracy = np.zeros(0) if self.one_coin is None else self.one_coin
-        k = self.n_classes
-        off = (1.0 - accuracy) / max(k - 1, 1)
-        matrices = np.repeat(off[:, np.newaxis, np.newaxis], k, axis=1).repeat(k, axis=2)
-        matrices[:, np.arange(k), np.arange(k)] = accuracy[:, np.newaxis]
-        return matrices
-
-
-@dataclass(frozen=True)
-class WorkerCounts:
-    """Expected confusion counts per worker, (W, K, K) rows = consolidated class, columns = answered class: the
-    statistics carried to the next batch. Kept whole, or built on demand as cells (:meth:`cells`)."""
-
-    shape: tuple[int, int, int]
-    whole: FloatArray | None = None
-    build_cells: Callable[[], tuple[IntArray, IntArray, IntArray, FloatArray]] | None = None
-
-    def cells(self) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
-        """Non-zero counts as parallel arrays ``(worker, true class, answered class, count)``."""
-        if self.whole is not None:
-            worker, true, answered = np.nonzero(self.whole)
-            return worker, true, answered, self.whole[worker, true, answered]
-        if self.build_cells is None:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty, empty, np.zeros(0)
-        return self.build_cells()
-
-    def dense(self) -> FloatArray:
-        if self.whole is not None:
-            return self.whole
-        counts = np.zeros(self.shape)
-        worker, true, answered, values = self.cells()
-        np.add.at(counts, (worker, true, answered), values)
-        return counts
-
-
-@dataclass(frozen=True)
-class GoldScores:
-    """Gold questions: how many were given and answered, and per worker (``worker_names`` order) how many gold items
-    they answered and how many of those answers were right."""
-
-    n_given: int = 0
-    n_answered: int = 0
-    answers: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    correct: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-
-    @property
-    def accuracy(self) -> FloatArray:
-        """Accuracy on gold per worker; NaN for a worker who answered no gold item."""
-        rate: FloatArray = np.divide(
-            self.correct, self.answers, out=np.full(self.answers.shape, np.nan), where=self.answers > 0
-        )
-        return rate
 
 
 @dataclass(frozen=True)
@@ -143,6 +86,9 @@ class LabelConsolidation:
     ties: int = 0
     gold: GoldScores = field(default_factory=GoldScores)
     notes: tuple[str, ...] = ()
+
+    def with_duplicates_dropped(self, dropped: int) -> LabelConsolidation:
+        return replace(self, duplicates_dropped=dropped)
 
     @property
     def posteriors(self) -> FloatArray:
@@ -188,7 +134,24 @@ def consolidate_labels(
         if label not in allowed:
             raise ValueError(f"gold item {item!r}: label {label!r} is not in the label set {list(label_set)}")
     answers, dropped = keep_last_answer_per_worker(encode_answers(items, workers, labels, label_set=label_set))
-    known = _known_labels(answers, gold)
+    return consolidate_encoded(
+        answers, method=method, known=_known_labels(answers, gold), n_gold=len(gold), prior_counts=prior_counts
+    ).with_duplicates_dropped(dropped)
+
+
+def consolidate_encoded(
+    answers: EncodedAnswers,
+    *,
+    method: Method = DEFAULT_METHOD,
+    known: KnownLabels | None = None,
+    n_gold: int | None = None,
+    prior_counts: FloatArray | None = None,
+) -> LabelConsolidation:
+    """:func:`consolidate_labels` on answers already coded (one answer per (item, worker)); ``known`` gold as codes,
+    ``n_gold`` the number of gold items given (answered or not; default: ``known.size``)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    known = KnownLabels.none() if known is None else known
     if method == "mv":
         result = _majority_vote(answers, known)
     elif not _dense_fits(answers, 1):
@@ -236,7 +199,7 @@ def consolidate_labels(
         labels=[answers.label_names[code] for code in result.codes.tolist()],
         confidence=result.confidence,
         accuracy=result.accuracy,
-        duplicates_dropped=dropped,
+        duplicates_dropped=0,
         method=method,
         model=result.model,
         posterior_matrix=result.posteriors,
@@ -244,7 +207,7 @@ def consolidate_labels(
         counts=result.counts,
         model_scores=result.scores,
         ties=result.ties,
-        gold=_gold_scores(answers, known, len(gold)),
+        gold=gold_scores(answers, known, known.size if n_gold is None else n_gold),
         notes=result.notes,
     )
 
@@ -301,9 +264,9 @@ def _majority_vote(answers: EncodedAnswers, known: KnownLabels) -> _Fitted:
             vote.labels,
             vote.confidence,
             cells.matrix(shares, answers.n_classes),
-            WorkerSkill(answers.n_classes, one_coin=_agreement(answers, vote.labels)),
-            _agreement(answers, vote.labels),
-            _hard_counts(answers, vote.labels),
+            WorkerSkill(answers.n_classes, one_coin=agreement(answers, vote.labels)),
+            agreement(answers, vote.labels),
+            hard_counts(answers, vote.labels),
             "mv",
             ties=vote.ties,
         )
@@ -313,7 +276,7 @@ def _majority_vote(answers: EncodedAnswers, known: KnownLabels) -> _Fitted:
     posteriors = vote_fractions(vote_counts(answers.items, answers.labels, n_items=n_items, n_classes=n_classes))
     posteriors[known.items] = 0.0
     posteriors[known.items, known.labels] = 1.0
-    confusion, accuracy, counts = _empirical_skill(answers, codes)
+    confusion, accuracy, counts = empirical_skill(answers, codes)
     return _Fitted(
         codes,
         confidence,
@@ -350,7 +313,7 @@ def _many_labels(answers: EncodedAnswers, known: KnownLabels, prior_counts: Floa
         cells.matrix(model.cell_posteriors_, answers.n_classes),
         WorkerSkill(answers.n_classes, one_coin=model.accuracy_),
         model.accuracy_,
-        _soft_counts(answers, cells, model.cell_posteriors_),
+        soft_counts(answers, cells, model.cell_posteriors_),
         "onecoin (answered labels)",
         notes=(note, *_convergence_notes(caught)),
     )
@@ -365,78 +328,3 @@ def _convergence_notes(caught: list[warnings.WarningMessage]) -> tuple[str, ...]
         else:
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     return tuple(notes)
-
-
-def _hard_counts(answers: EncodedAnswers, consensus: IntArray) -> WorkerCounts:
-    """Counts of each worker's answers against the consensus label, built on demand."""
-    shape = (answers.n_workers, answers.n_classes, answers.n_classes)
-
-    def build() -> tuple[IntArray, IntArray, IntArray, FloatArray]:
-        keys = (answers.workers * shape[1] + consensus[answers.items]) * shape[2] + answers.labels
-        return _summed(keys, np.ones(answers.n_answers), shape)
-
-    return WorkerCounts(shape, build_cells=build)
-
-
-def _soft_counts(answers: EncodedAnswers, cells: AnsweredCells, posterior: FloatArray) -> WorkerCounts:
-    """Expected counts built on demand: each answer is spread over its item's cells by their posterior. That is one
-    entry per (answer, cell of its item), so it is built only when asked for."""
-    shape = (answers.n_workers, answers.n_classes, answers.n_classes)
-
-    def build() -> tuple[IntArray, IntArray, IntArray, FloatArray]:
-        first = cells.start[answers.items]
-        lengths = cells.start[answers.items + 1] - first
-        answer = np.repeat(np.arange(answers.n_answers), lengths)
-        offset = np.arange(answer.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        cell = first[answer] + offset
-        keys = (answers.workers[answer] * shape[1] + cells.label[cell]) * shape[2] + answers.labels[answer]
-        return _summed(keys, posterior[cell], shape)
-
-    return WorkerCounts(shape, build_cells=build)
-
-
-def _summed(
-    keys: IntArray, weights: FloatArray, shape: tuple[int, int, int]
-) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
-    """Sum weights per flat (worker, true, answered) key; returns the non-zero cells."""
-    distinct, inverse = np.unique(keys, return_inverse=True)
-    values = np.bincount(inverse.reshape(-1), weights=weights, minlength=distinct.size).astype(np.float64)
-    keep = values > 0
-    distinct, values = distinct[keep], values[keep]
-    return distinct // (shape[1] * shape[2]), (distinct // shape[2]) % shape[1], distinct % shape[2], values
-
-
-def _agreement(answers: EncodedAnswers, consensus: IntArray) -> FloatArray:
-    """Each worker's share of answers equal to the consensus (0 for a worker without answers)."""
-    right = answers.labels == consensus[answers.items]
-    agree = np.bincount(answers.workers, weights=right, minlength=answers.n_workers)
-    total = np.bincount(answers.workers, minlength=answers.n_workers)
-    rate: FloatArray = np.divide(agree, total, out=np.zeros(answers.n_workers), where=total > 0)
-    return rate
-
-
-def _empirical_skill(answers: EncodedAnswers, consensus: IntArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Worker confusion against the majority-vote consensus, for reporting skill when the method is MV."""
-    n_workers, n_classes = answers.n_workers, answers.n_classes
-    flat = np.bincount(
-        (answers.workers * n_classes + consensus[answers.items]) * n_classes + answers.labels,
-        minlength=n_workers * n_classes * n_classes,
-    )
-    counts = flat.reshape(n_workers, n_classes, n_classes).astype(np.float64)
-    totals = counts.sum(axis=2, keepdims=True)
-    confusion = np.divide(counts, totals, out=np.full_like(counts, 1.0 / n_classes), where=totals > 0)
-    return confusion, _agreement(answers, consensus), counts
-
-
-def _gold_scores(answers: EncodedAnswers, known: KnownLabels, n_given: int) -> GoldScores:
-    known_label = np.full(answers.n_items, -1, dtype=np.int64)
-    known_label[known.items] = known.labels
-    on_gold = known_label[answers.items] >= 0
-    workers = answers.workers[on_gold]
-    right = answers.labels[on_gold] == known_label[answers.items[on_gold]]
-    return GoldScores(
-        n_given=n_given,
-        n_answered=known.size,
-        answers=np.bincount(workers, minlength=answers.n_workers).astype(np.int64),
-        correct=np.bincount(workers[right], minlength=answers.n_workers).astype(np.int64),
-    )
