@@ -103,7 +103,7 @@ def write_csv(path: Path, header: list[str], rows) -> Path:
 
 def test_consolidate_with_gold_keeps_gold_labels_and_shows_worker_accuracy_on_gold(tmp_path, capsys):
     items, workers, labels, truth, gold = confused_majority()
-    answers = write_csv(tmp_path / "answers.csv", ["item", "worker", "label"], zip(items, workers, labels))
+    answers = write_csv(tmp_path / "answers.csv", ["item", "worker", "label"], zip(items, workers, labels, strict=True))
     gold_file = write_csv(tmp_path / "gold.csv", ["item", "label"], gold.items())
     out = tmp_path / "labels.csv"
     assert main(["consolidate", "--answers", str(answers), "--gold", str(gold_file), "--out", str(out)]) == 0

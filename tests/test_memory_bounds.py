@@ -5,6 +5,7 @@ its buffers to it), never with a clock."""
 from __future__ import annotations
 
 import tracemalloc
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -62,8 +63,10 @@ def test_many_labels_with_several_answers_per_item_find_the_agreed_label():
     consolidated = dict(zip(result.item_names, result.labels, strict=True))
     assert np.mean([consolidated[item] == label for item, label in agreed.items()]) > 0.97
     assert np.allclose(np.asarray(result.posterior_matrix.sum(axis=1)).ravel(), 1.0)
-    worker, true, answered, counts = result.counts.cells()
+    worker, _, _, counts = result.counts.cells()
     assert counts.sum() == pytest.approx(len(items))  # every answer spread over its item's labels
+    answered = Counter(workers)
+    assert np.allclose(np.bincount(worker, weights=counts), [answered[name] for name in result.worker_names])
 
 
 def _group(items: list[str], labels: list[str]) -> dict[str, list[str]]:
