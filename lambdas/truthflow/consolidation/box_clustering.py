@@ -132,10 +132,82 @@ def _agglomerate(corners: FloatArray, workers: IntArray, *, threshold: float, li
 def cluster_boxes(
     image: IntArray, worker: IntArray, corners: FloatArray, n_images: int, *, threshold: float, linkage: Linkage
 ) -> IntArray:
-    """Cluster ids 0..C-1 for boxes given grouped by image, numbered in order of each cluster's first box."""
+    """Cluster ids 0..C-1 for boxes given grouped by image, numbered in order of each cluster's first box.
+
+    ``corners`` (n, 4) are x1, y1, x2, y2; ``threshold`` must be > 0 (boxes that do not overlap never merge).
+    """
     n_boxes = image.size
     if n_boxes == 0:
         return np.zeros(0, dtype=np.int64)
+    counts = np.bincount(image, minlength=n_images)
+    if counts.max() <= MAX_DENSE_BOXES:
+        return _cluster_images(image, worker, corners, n_images, threshold=threshold, linkage=linkage)
+    group, n_groups = overlap_groups(image, corners, counts)
+    order = np.argsort(group, kind="stable")
+    in_order = _cluster_images(
+        group[order], worker[order], corners[order], n_groups, threshold=threshold, linkage=linkage
+    )
+    cluster = np.empty(n_boxes, dtype=np.int64)
+    cluster[order] = in_order
+    return _numbered_by_first_box(cluster)
+
+
+def overlap_groups(image: IntArray, corners: FloatArray, counts: IntArray) -> tuple[IntArray, int]:
+    """Group per box, and the number of groups: each image with at most ``MAX_DENSE_BOXES`` boxes is one group; a
+    larger one is cut into groups no cluster can span (module docstring)."""
+    group = image.copy()
+    n_groups = counts.size
+    for large in np.flatnonzero(counts > MAX_DENSE_BOXES).tolist():
+        pieces = _separate(np.flatnonzero(image == large), corners)
+        for piece in pieces[1:]:
+            group[piece] = n_groups
+            n_groups += 1
+    return group, n_groups
+
+
+def _separate(members: IntArray, corners: FloatArray) -> list[IntArray]:
+    """Split boxes into runs whose x (then y) extents chain-overlap, until every piece is small or cannot be split;
+    an unsplittable pile larger than ``MAX_DENSE_BOXES`` is sliced by x centre."""
+    pending, done = [members], []
+    while pending:
+        piece = pending.pop()
+        if piece.size <= MAX_DENSE_BOXES:
+            done.append(piece)
+            continue
+        runs = _overlapping_runs(piece, corners[:, 0], corners[:, 2])
+        if len(runs) == 1:
+            runs = _overlapping_runs(piece, corners[:, 1], corners[:, 3])
+        if len(runs) > 1:
+            pending.extend(runs)
+            continue
+        centre = corners[piece, 0] + corners[piece, 2]
+        ordered = piece[np.argsort(centre, kind="stable")]
+        done.extend(np.array_split(ordered, -(-piece.size // MAX_DENSE_BOXES)))
+    return done
+
+
+def _overlapping_runs(piece: IntArray, low: FloatArray, high: FloatArray) -> list[IntArray]:
+    """Sort by ``low``; a run ends where the next interval starts at or after every earlier interval's end (so no
+    box of a later run overlaps a box of an earlier one on this axis)."""
+    ordered = piece[np.argsort(low[piece], kind="stable")]
+    reach = np.maximum.accumulate(high[ordered])
+    breaks = np.flatnonzero(low[ordered][1:] >= reach[:-1]) + 1
+    return np.split(ordered, breaks)
+
+
+def _numbered_by_first_box(cluster: IntArray) -> IntArray:
+    _, first_box, by_key = np.unique(cluster, return_index=True, return_inverse=True)
+    rank = np.empty(first_box.size, dtype=np.int64)
+    rank[np.argsort(first_box, kind="stable")] = np.arange(first_box.size)
+    renumbered: IntArray = rank[by_key.reshape(-1)]
+    return renumbered
+
+
+def _cluster_images(
+    image: IntArray, worker: IntArray, corners: FloatArray, n_images: int, *, threshold: float, linkage: Linkage
+) -> IntArray:
+    """:func:`cluster_boxes` for images of at most ``MAX_DENSE_BOXES`` boxes, each clustered as a whole."""
+    n_boxes = image.size
     counts = np.bincount(image, minlength=n_images)
     starts = np.cumsum(counts) - counts
     slot = np.arange(n_boxes) - starts[image]
@@ -155,9 +227,5 @@ def cluster_boxes(
             padded_corners[b, s] = corners[chosen]
             padded_workers[b, s] = worker[chosen]
             root[chosen] = _agglomerate(padded_corners, padded_workers, threshold=threshold, linkage=linkage)[b, s]
-    _, first_box, by_key = np.unique(starts[image] + root, return_index=True, return_inverse=True)
-    # np.unique numbers keys by representative slot; renumber by first member so output follows input order.
-    rank = np.empty(first_box.size, dtype=np.int64)
-    rank[np.argsort(first_box, kind="stable")] = np.arange(first_box.size)
-    renumbered: IntArray = rank[by_key.reshape(-1)]
-    return renumbered
+    # Keys are representative slots; renumber by first member so output follows input order.
+    return _numbered_by_first_box(starts[image] + root)
