@@ -146,17 +146,10 @@ class _WorkerSkillEM(ABC):
         )
         answer_matrix_t = answer_matrix.T.tocsr()
 
-        posteriors = start_from_known(
-            items,
-            workers,
-            labels,
-            n_items=n_items,
-            n_workers=n_workers,
-            n_classes=n_classes,
-            known=known,
-            shares=vote_fractions(vote_counts(items, labels, n_items=n_items, n_classes=n_classes)),
-        )
-        crowd = self._crowd_confusion(answer_matrix_t, posteriors, n_classes)
+        shares = vote_fractions(vote_counts(items, labels, n_items=n_items, n_classes=n_classes))
+        shares[known.items] = 0.0
+        shares[known.items, known.labels] = 1.0
+        crowd = self._crowd_confusion(answer_matrix_t, shares, n_classes)
         pseudo_counts = carried + self.prior_strength * crowd[np.newaxis, :, :]
 
         def em_step(q: FloatArray) -> _EMState:
@@ -172,13 +165,25 @@ class _WorkerSkillEM(ABC):
 
         # Tolerance per answer, so that the same tol means the same thing for 1,000 or 1,000,000 answers.
         threshold = self.tol * max(items.size, 1)
-        state = em_step(posteriors)
-        history = [state.objective]
-        converged = False
-        while len(history) < self.max_iter and not converged:
-            state = em_step(state.posteriors)
-            converged = state.objective - history[-1] < threshold
-            history.append(state.objective)
+        # With gold, EM also starts from the skills the gold shows (a confused majority can invert the vote's view)
+        # and keeps whichever start reaches the higher objective: both share the prior, so they compare.
+        starts = [shares]
+        if known.size:
+            shape = {"n_items": n_items, "n_workers": n_workers, "n_classes": n_classes}
+            starts.append(start_from_known(items, workers, labels, known=known, shares=shares, **shape))
+        best: tuple[_EMState, list[float], bool] | None = None
+        for start in starts:
+            state = em_step(start)
+            history = [state.objective]
+            converged = False
+            while len(history) < self.max_iter and not converged:
+                state = em_step(state.posteriors)
+                converged = state.objective - history[-1] < threshold
+                history.append(state.objective)
+            if best is None or history[-1] > best[1][-1]:
+                best = (state, history, converged)
+        assert best is not None
+        state, history, converged = best
         posteriors, confusion, class_prior = state.posteriors, state.confusion, state.class_prior
         if not converged:
             warnings.warn(

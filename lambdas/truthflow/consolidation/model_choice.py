@@ -5,8 +5,9 @@ a few items each and hurts when the crowd is full of spammers; item subtypes hel
 on the same hard items and cost accuracy when they do not. So the settings come from the data: the answers are split
 into ``folds`` parts, each candidate is fitted on all but one part and scored by the mean log-probability it gives
 the answers of the part it did not see (a held-out item's posterior comes from its other answers, an unseen worker
-gets the crowd's skill), and the candidate with the best score is fitted on all answers. Only answers are held out,
-never gold labels: known labels stay fixed in every fit.
+gets the crowd's skill), and the candidate with the best score is fitted on all answers. Gold questions, when given,
+are split into folds the same way: a held-out gold item is fitted as unknown and its gold label scored by the
+posterior its answers give it, so the choice also weighs how well each candidate recovers known truths.
 
 A model with subtypes is a candidate only when the answers outnumber its skill cells (workers x classes^2 x
 subtypes): with fewer, the subtypes cannot be learnt from them, and their fits would cost more than all the others.
@@ -43,8 +44,8 @@ DEFAULT_MAX_ANSWERS = 20_000
 # Fits inside the choice only rank candidates: a looser stop saves iterations without changing the ranking.
 _CHOICE_TOL = 1e-4
 _CHOICE_MAX_ITER = 100
-# An answer the model deems impossible still gets this probability, so one surprise cannot dominate a score.
-_MIN_ANSWER_PROBABILITY = 1e-12
+# What the model deems impossible still gets this probability, so one surprise cannot dominate a score.
+_MIN_PROBABILITY = 1e-12
 
 
 class LabelModel(Protocol):
@@ -109,8 +110,8 @@ def default_candidates() -> tuple[Candidate, ...]:
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """The chosen candidate, every candidate's held-out score (mean log-probability per held-out answer), and how
-    many answers the choice was made on."""
+    """The chosen candidate, every candidate's held-out score (mean log-probability per held-out answer or gold
+    label), and how many answers the choice was made on."""
 
     chosen: Candidate
     scores: dict[str, float]
@@ -148,12 +149,14 @@ def choose_model(
     if len(candidates) == 1:
         return ModelChoice(candidates[0], {}, int(items.size), 0)
     fold = rng.permutation(items.size) % folds
+    gold_fold = rng.permutation(known.size) % folds
     scores: dict[str, float] = {}
     for candidate in candidates:
         total = 0.0
         for part in range(folds):
             held_out = fold == part
             train = ~held_out
+            kept = gold_fold != part
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 model = candidate.make(_CHOICE_TOL, _CHOICE_MAX_ITER).fit(
@@ -164,11 +167,14 @@ def choose_model(
                     n_workers=n_workers,
                     n_classes=n_classes,
                     prior_counts=prior_counts,
-                    known=known,
+                    known=KnownLabels(known.items[kept], known.labels[kept]),
                 )
             probability = model.answer_probability(items[held_out], workers[held_out], labels[held_out])
-            total += float(np.log(np.maximum(probability, _MIN_ANSWER_PROBABILITY)).sum())
-        scores[candidate.name] = total / max(items.size, 1)
+            # Held-out gold labels are predicted too: P(the gold label | the item's training answers).
+            gold_probability = model.posteriors_[known.items[~kept], known.labels[~kept]]
+            total += float(np.log(np.maximum(probability, _MIN_PROBABILITY)).sum())
+            total += float(np.log(np.maximum(gold_probability, _MIN_PROBABILITY)).sum())
+        scores[candidate.name] = total / max(items.size + known.size, 1)
     best = max(candidates, key=lambda candidate: scores[candidate.name])
     return ModelChoice(best, scores, int(items.size), folds)
 

@@ -85,7 +85,6 @@ class SubtypeDawidSkene:
         known: KnownLabels | None = None,
     ) -> Self:
         """Fit on answers given as parallel code arrays (n_answers,); see :class:`DawidSkene.fit` for the rest."""
-        n_subtypes = self.subtypes
         known = KnownLabels.none() if known is None else known
         known.check(n_items, n_classes)
         carried = np.zeros((n_workers, n_classes, n_classes))
@@ -103,7 +102,56 @@ class SubtypeDawidSkene:
         # Prior of every (worker, class, subtype) row: (W, K, 1, K), broadcast over subtypes.
         worker_prior = (beta[np.newaxis] + carried)[:, :, np.newaxis, :]
 
-        states = self._start(items, workers, labels, n_items, n_workers, n_classes, known)
+        # With gold, VB also starts from the skills the gold shows and keeps the start with the higher bound.
+        best: tuple[FloatArray, list[float], bool] | None = None
+        for start in self._starts(items, workers, labels, n_items, n_workers, n_classes, known):
+            run = self._run(start, answer_matrix, answer_matrix_t, worker_prior, known, n_answers=items.size)
+            if best is None or run[1][-1] > best[1][-1]:
+                best = run
+        assert best is not None
+        states, history, converged = best
+        if not converged:
+            warnings.warn(
+                f"SubtypeDawidSkene did not converge in {self.max_iter} iterations; raise max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+
+        counts = self._expected_counts(answer_matrix_t, states, n_workers, n_classes)
+        mass = worker_prior + counts
+        skill = mass / mass.sum(axis=3, keepdims=True)  # posterior means (W, K, M, K)
+        subtype_weight = states.sum(axis=0) + self.subtype_prior
+        subtype_weight /= subtype_weight.sum(axis=1, keepdims=True)
+        class_prior = states.sum(axis=(0, 2)) + self.class_prior_strength
+        self.subtype_posteriors_ = states
+        self.posteriors_ = states.sum(axis=2)
+        self.labels_ = np.argmax(self.posteriors_, axis=1).astype(np.int64)
+        self.confidence_ = self.posteriors_[np.arange(n_items), self.labels_]
+        self.skill_ = skill
+        self.confusion_ = np.einsum("km,wkml->wkl", subtype_weight, skill)
+        self.class_prior_ = class_prior / class_prior.sum()
+        self.subtype_weight_ = subtype_weight
+        self.worker_counts_ = counts.sum(axis=2)
+        self.worker_accuracy_ = np.einsum("k,wkk->w", self.class_prior_, self.confusion_)
+        self.log_likelihood_ = history[-1]
+        self.history_ = history
+        self.n_iter_ = len(history)
+        self.converged_ = converged
+        return self
+
+    def _run(
+        self,
+        states: FloatArray,
+        answer_matrix: sp.csr_matrix,
+        answer_matrix_t: sp.csr_matrix,
+        worker_prior: FloatArray,
+        known: KnownLabels,
+        *,
+        n_answers: int,
+    ) -> tuple[FloatArray, list[float], bool]:
+        """Coordinate ascent from ``states`` (I, K, M) until the bound gains less than ``tol`` per answer."""
+        n_items, n_classes, n_subtypes = states.shape
+        n_workers = worker_prior.shape[0]
         ones = np.ones(n_classes)  # sums over the short last axis as a product: much faster than .sum(axis=-1)
         # The workers' prior normalisers, the same for every subtype: the constant part of KL(q(pi) || p(pi)).
         prior_log_norm = n_subtypes * float(np.sum(gammaln(worker_prior @ ones)) - np.sum(gammaln(worker_prior) @ ones))
@@ -134,36 +182,9 @@ class SubtypeDawidSkene:
                 - float(_dirichlet_kl(subtype_mass, np.full_like(subtype_mass, self.subtype_prior)).sum())
                 - float(_dirichlet_kl(class_mass, np.full_like(class_mass, self.class_prior_strength)))
             )
-            converged = bool(history) and bound - history[-1] < self.tol * max(items.size, 1)
+            converged = bool(history) and bound - history[-1] < self.tol * max(n_answers, 1)
             history.append(bound)
-        if not converged:
-            warnings.warn(
-                f"SubtypeDawidSkene did not converge in {self.max_iter} iterations; raise max_iter or tol.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-
-        counts = self._expected_counts(answer_matrix_t, states, n_workers, n_classes)
-        mass = worker_prior + counts
-        skill = mass / mass.sum(axis=3, keepdims=True)  # posterior means (W, K, M, K)
-        subtype_weight = states.sum(axis=0) + self.subtype_prior
-        subtype_weight /= subtype_weight.sum(axis=1, keepdims=True)
-        class_prior = states.sum(axis=(0, 2)) + self.class_prior_strength
-        self.subtype_posteriors_ = states
-        self.posteriors_ = states.sum(axis=2)
-        self.labels_ = np.argmax(self.posteriors_, axis=1).astype(np.int64)
-        self.confidence_ = self.posteriors_[np.arange(n_items), self.labels_]
-        self.skill_ = skill
-        self.confusion_ = np.einsum("km,wkml->wkl", subtype_weight, skill)
-        self.class_prior_ = class_prior / class_prior.sum()
-        self.subtype_weight_ = subtype_weight
-        self.worker_counts_ = counts.sum(axis=2)
-        self.worker_accuracy_ = np.einsum("k,wkk->w", self.class_prior_, self.confusion_)
-        self.log_likelihood_ = history[-1]
-        self.history_ = history
-        self.n_iter_ = len(history)
-        self.converged_ = converged
-        return self
+        return states, history, converged
 
     def fit_predict(self, items: IntArray, workers: IntArray, labels: IntArray, *, n_classes: int) -> IntArray:
         """Fit and return the consolidated class codes, shape (n_items,)."""
@@ -181,7 +202,7 @@ class SubtypeDawidSkene:
         )
         return probability
 
-    def _start(
+    def _starts(
         self,
         items: IntArray,
         workers: IntArray,
@@ -190,20 +211,22 @@ class SubtypeDawidSkene:
         n_workers: int,
         n_classes: int,
         known: KnownLabels,
-    ) -> FloatArray:
-        """States (I, K, M) at the start: the soft majority vote (or, with gold, the gold-informed start of
-        :func:`start_from_known`) times a subtype band by how strongly the vote agrees."""
+    ) -> list[FloatArray]:
+        """Starting states (I, K, M): the soft majority vote with gold fixed (and, with gold, the gold-informed start
+        of :func:`start_from_known`), times a subtype band by how strongly the vote agrees."""
         votes = vote_fractions(vote_counts(items, labels, n_items=n_items, n_classes=n_classes))
-        shares = start_from_known(
-            items,
-            workers,
-            labels,
-            n_items=n_items,
-            n_workers=n_workers,
-            n_classes=n_classes,
-            known=known,
-            shares=votes.copy(),
-        )
+        shares = votes.copy()
+        shares[known.items] = 0.0
+        shares[known.items, known.labels] = 1.0
+        starts = [shares]
+        if known.size:
+            shape = {"n_items": n_items, "n_workers": n_workers, "n_classes": n_classes}
+            starts.append(start_from_known(items, workers, labels, known=known, shares=shares, **shape))
+        return [self._with_subtypes(start, votes) for start in starts]
+
+    def _with_subtypes(self, shares: FloatArray, votes: FloatArray) -> FloatArray:
+        """Class shares (I, K) times subtype bands (I, M) of vote agreement: subtype 0 the clearest third."""
+        n_items = shares.shape[0]
         n_subtypes = self.subtypes
         if n_subtypes == 1:
             return shares[:, :, np.newaxis].copy()
