@@ -58,7 +58,7 @@ DEFAULT_METHOD: Method = "auto"
 DENSE_CELL_BUDGET = 1 << 23
 CELLS_PER_ANSWER = 64
 # The final fit's stopping rule: objective gain per answer below FINAL_TOL, or FINAL_MAX_ITER EM steps.
-FINAL_TOL = 1e-6
+FINAL_TOL = 1e-5
 FINAL_MAX_ITER = 300
 
 
