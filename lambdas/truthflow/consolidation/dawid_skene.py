@@ -31,13 +31,15 @@ stays fixed while the per-worker model is fitted, so EM's guarantee holds: the o
 
 One-coin Dawid-Skene (``OneCoinDawidSkene``) ties each worker's matrix to a single accuracy
 :math:`a_w` (errors spread evenly over the other classes), the model behind Ground Truth's built-in
-"modified Dawid-Skene" and Raykar et al. (2010). Measured (README): it wins where the full model's latent
-classes drift away from the labels' meaning (zencrowd_all, fact_eval), and it can collapse every item into one
-class on ordinal scales (relevance), so the full model is the default.
+"modified Dawid-Skene" and Raykar et al. (2010). It can win where errors are symmetric over many classes and
+collapse every item into one class on ordinal scales (relevance): which model, and which prior strength, fits a
+data set is chosen per data set by :mod:`~truthflow.consolidation.model_choice`.
 
 Computation: answers become a sparse item-by-(worker, label) count matrix ``A``; the E-step is
 ``A @ log_pi`` and the M-step ``A.T @ q``, so one iteration costs two sparse products over the answers.
-EM starts from the soft majority vote, as Dawid & Skene did: deterministic, no random restarts.
+EM starts from the soft majority vote, as Dawid & Skene did: deterministic, no random restarts. Known labels (gold,
+:class:`~truthflow.consolidation.known_labels.KnownLabels`) stay fixed; with them EM also starts from the skills the
+gold shows and keeps the start that reaches the higher objective (both share the prior, so they compare).
 
 Shapes: ``n_items`` I, ``n_workers`` W, ``n_classes`` K. ``posteriors_`` (I, K); ``confusion_`` (W, K, K)
 with rows = true class, columns = answered class; ``class_prior_`` (K,); ``worker_counts_`` (W, K, K)
@@ -77,7 +79,8 @@ class ConvergenceWarning(UserWarning):
 class _WorkerSkillEM(ABC):
     """The EM loop shared by the Dawid-Skene family; subclasses define how worker skill is parameterised."""
 
-    #: Pseudo-answers per confusion row drawn from the crowd; chosen by measurement (README, make bench).
+    #: Pseudo-answers per confusion row drawn from the crowd when none is given (box labels use it; label
+    #: consolidation chooses the strength per data set, see model_choice).
     default_prior_strength = 20.0
 
     def __init__(
