@@ -7,9 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from truthflow.cli import main
 from truthflow.consolidation.coding import encode_answers, keep_last_answer_per_worker, natural_label_order
+from truthflow.consolidation.known_labels import KnownLabels
 from truthflow.consolidation.labels import METHODS, consolidate_labels
 from truthflow.consolidation.majority_vote import majority_vote
+from truthflow.consolidation.many_labels import sparse_majority_vote
 
 
 def test_labels_are_ordered_numerically_when_they_are_integers():
@@ -101,3 +104,33 @@ def test_auto_names_the_model_it_chose_and_scores_every_candidate():
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError, match="unknown method 'em'"):
         consolidate_labels(["a"], ["w"], ["x"], method="em")  # type: ignore[arg-type]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    answers=st.lists(st.tuples(st.integers(0, 30), st.integers(0, 3)), min_size=1, max_size=120),
+)
+def test_majority_vote_over_answered_labels_only_agrees_with_the_dense_vote(answers):
+    # The memory-bounded vote (for thousands of labels) follows the same rule as the dense one: the same ties, the same
+    # winner wherever the class prior decides (only the seeded draw between equally likely classes may differ).
+    items, labels = (np.array(column, dtype=np.int64) for column in zip(*answers, strict=True))
+    n_items = int(items.max()) + 1
+    dense = majority_vote(items, labels, n_items=n_items, n_classes=4)
+    sparse, _, _ = sparse_majority_vote(items, labels, n_items=n_items, n_classes=4, known=KnownLabels.none())
+    assert sparse.ties == dense.ties
+    counts = np.zeros((n_items, 4))
+    np.add.at(counts, (items, labels), 1)
+    decided = (counts == counts.max(axis=1, keepdims=True)).sum(axis=1) == 1
+    prior = np.bincount(counts[decided].argmax(axis=1), minlength=4)
+    for item in range(n_items):
+        tied = np.flatnonzero(counts[item] == counts[item].max())
+        if counts[item].max() > 0 and (tied.size == 1 or np.unique(prior[tied]).size == tied.size):
+            assert sparse.labels[item] == dense.labels[item]
+    assert np.allclose(sparse.confidence, dense.confidence)
+
+
+def test_the_command_line_reports_majority_vote_ties(tmp_path, capsys):
+    answers = tmp_path / "answers.csv"
+    answers.write_text("item,worker,label\na,w1,x\na,w2,y\nb,w1,x\nb,w2,x\n", encoding="utf-8")
+    assert main(["consolidate", "--answers", str(answers), "--out", str(tmp_path / "o.csv"), "--method", "mv"]) == 0
+    assert "majority vote: 1 tied items, broken by the class prior, then a seeded draw" in capsys.readouterr().out
