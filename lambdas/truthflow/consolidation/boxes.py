@@ -60,8 +60,9 @@ Computation: validation, IoU matrices, clustering and the EM are vectorised over
 (:mod:`~truthflow.consolidation.box_clustering`) pads images into (B, N, N) batches of similar box counts and, per
 step, merges every mutually-nearest pair of clusters in every image, so it needs a handful of steps; an image with
 more than 1,024 boxes is first cut into groups that cannot overlap, so memory stays linear in the boxes. The EM
-(:mod:`~truthflow.consolidation.box_coordinates`) works on flat (boxes, 4) arrays with sparse membership sums. 1,000 images x 5 workers x 10 boxes (50,000 boxes) take 0.25-0.3 s on one
-core, up to 10 boxes at random (22,000 boxes) about 0.1 s.
+(:mod:`~truthflow.consolidation.box_coordinates`) works on flat (boxes, 4) arrays with sparse membership sums.
+1,000 images x 5 workers x 10 boxes (50,000 boxes) take 0.25-0.3 s on one core, up to 10 boxes at random (22,000
+boxes) about 0.1 s.
 """
 
 from __future__ import annotations
