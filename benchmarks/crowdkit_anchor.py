@@ -5,6 +5,8 @@ Prints one JSON object to stdout; warnings and progress go to stderr.
 
 Usage:
     python benchmarks/crowdkit_anchor.py --datasets-root PATH --datasets weather,wsd,... [--synthetic-npz FILE]
+    python benchmarks/crowdkit_anchor.py --consolidate ANSWERS.csv OUT.csv   (what ``truthflow consolidate`` does, with
+        crowd-kit's DawidSkene: read the CSV, fit, write item,label; for timing the whole process)
 """
 
 from __future__ import annotations
@@ -90,8 +92,9 @@ def ds_stop_reason(loss_history: list[float]) -> str:
     return "n_iter"
 
 
-def run_methods(answers: pd.DataFrame, truth: pd.Series, with_f1: bool) -> dict[str, Any]:
-    repeats = REPEATS_LARGE if len(answers) > LARGE_DATASET_ANSWERS else REPEATS_SMALL
+def run_methods(answers: pd.DataFrame, truth: pd.Series, with_f1: bool, repeats: int | None = None) -> dict[str, Any]:
+    if repeats is None:
+        repeats = REPEATS_LARGE if len(answers) > LARGE_DATASET_ANSWERS else REPEATS_SMALL
     mv_seconds, mv_labels = best_time(lambda: MajorityVote().fit_predict(answers), repeats)
     ds = DawidSkene(n_iter=DS_N_ITER, tol=DS_TOL)
     ds_seconds, ds_labels = best_time(lambda: ds.fit_predict(answers), repeats)
@@ -168,10 +171,19 @@ def run_synthetic(npz_path: str, timeout: float) -> dict[str, Any]:
     return result
 
 
+def consolidate_file(answers_path: Path, out_path: Path) -> None:
+    """The command-line job done with crowd-kit: answers CSV in, ``item,label`` CSV out."""
+    answers = pd.read_csv(answers_path, dtype={"item": str, "worker": str, "label": str})
+    labels = DawidSkene(n_iter=DS_N_ITER, tol=DS_TOL).fit_predict(answers.rename(columns={"item": "task"}))
+    labels.rename("label").rename_axis("item").to_frame().to_csv(out_path)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets-root", type=Path, required=True)
-    parser.add_argument("--datasets", required=True, help="comma-separated dataset folder names")
+    parser.add_argument("--consolidate", nargs=2, type=Path, metavar=("ANSWERS", "OUT"))
+    parser.add_argument("--datasets-root", type=Path)
+    parser.add_argument("--datasets", default="", help="comma-separated dataset folder names")
+    parser.add_argument("--accuracy-only", action="store_true", help="one run per method, no de-duplicated rerun")
     parser.add_argument("--synthetic-npz", help="npz with int arrays items, workers, labels")
     parser.add_argument("--synthetic-timeout", type=float, default=600.0, help="seconds before the DS fit is dropped")
     parser.add_argument("--f1-datasets", default="product", help="datasets that also get F1 of class 1")
@@ -180,6 +192,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.consolidate:
+        consolidate_file(*args.consolidate)
+        return
     f1_names = {name for name in args.f1_datasets.split(",") if name}
     report: dict[str, Any] = {
         "crowdkit_version": importlib.metadata.version("crowd-kit"),
@@ -190,7 +205,11 @@ def main(argv: list[str] | None = None) -> None:
     }
     for name in (name for name in args.datasets.split(",") if name):
         log(f"crowd-kit anchor: {name}")
-        report["datasets"][name] = run_dataset(args.datasets_root / name, name in f1_names)
+        folder = args.datasets_root / name
+        if args.accuracy_only:
+            report["datasets"][name] = run_methods(dedup_last(load_answers(folder)), load_truth(folder), False, 1)
+        else:
+            report["datasets"][name] = run_dataset(folder, name in f1_names)
     if args.synthetic_npz:
         log(f"crowd-kit anchor: synthetic {args.synthetic_npz}")
         report["synthetic"] = run_synthetic(args.synthetic_npz, args.synthetic_timeout)

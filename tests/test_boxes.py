@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from truthflow.consolidation import boxes as boxes_module
+from truthflow.consolidation import box_clustering
 from truthflow.consolidation.box_metrics import DetectionScore, iou, iou_matrix, match_boxes, score_image
 from truthflow.consolidation.boxes import (
     Box,
@@ -264,7 +264,7 @@ def test_batched_clustering_matches_greedy_reference(
     size = np.array(data.draw(st.lists(st.tuples(*[st.floats(5, 40)] * 2), min_size=n_boxes, max_size=n_boxes)))
     workers = data.draw(st.lists(st.integers(0, 3), min_size=n_boxes, max_size=n_boxes))
     corners = np.column_stack([xy, xy + size])
-    cluster = boxes_module._cluster(
+    cluster = box_clustering.cluster_boxes(
         np.zeros(n_boxes, dtype=np.int64),
         np.asarray(workers, dtype=np.int64),
         corners,

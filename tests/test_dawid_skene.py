@@ -16,6 +16,7 @@ from truthflow.consolidation.dawid_skene import (
     OneCoinDawidSkene,
     posteriors_given_skill,
 )
+from truthflow.consolidation.known_labels import KnownLabels
 from truthflow.consolidation.majority_vote import majority_vote
 
 
@@ -57,13 +58,18 @@ def _arrays(answers: list[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray
 @pytest.mark.parametrize("model", [DawidSkene, OneCoinDawidSkene])
 @pytest.mark.parametrize("prior_strength", [0.0, 1.0, 20.0])
 @settings(max_examples=40, deadline=None)
-@given(data=answers_strategy)
-def test_em_invariants(model, prior_strength, data):
+@given(data=answers_strategy, with_gold=st.booleans())
+def test_em_invariants(model, prior_strength, data, with_gold):
     n_classes, answers = data
     items, workers, labels = _arrays(answers)
+    known = KnownLabels(items[:1], labels[:1]) if with_gold else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        fitted = model(prior_strength=prior_strength, max_iter=30).fit(items, workers, labels, n_classes=n_classes)
+        fitted = model(prior_strength=prior_strength, max_iter=30).fit(
+            items, workers, labels, n_classes=n_classes, known=known
+        )
+    if with_gold:  # a known item keeps its label, with certainty
+        assert fitted.labels_[items[0]] == labels[0] and fitted.confidence_[items[0]] == pytest.approx(1.0)
     assert np.allclose(fitted.posteriors_.sum(axis=1), 1.0)
     assert np.allclose(fitted.confusion_.sum(axis=2), 1.0)
     assert fitted.class_prior_.sum() == pytest.approx(1.0)
@@ -151,7 +157,7 @@ def test_recovers_known_workers_and_beats_majority_vote():
         labels.extend(np.where(right, truth, wrong))
     items_a, workers_a, labels_a = (np.array(a) for a in (items, workers, labels))
     fitted = DawidSkene().fit(items_a, workers_a, labels_a)
-    mv, _ = majority_vote(items_a, labels_a, n_items=n_items, n_classes=n_classes)
+    mv = majority_vote(items_a, labels_a, n_items=n_items, n_classes=n_classes).labels
     assert fitted.converged_
     assert np.mean(fitted.labels_ == truth) > np.mean(mv == truth) + 0.05
     assert np.allclose(fitted.worker_accuracy_, accuracies, atol=0.05)

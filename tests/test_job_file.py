@@ -314,7 +314,7 @@ def test_text_that_is_not_utf8_names_the_file():
     [
         ({"workers_per_object": "3"}, 'workers_per_object: input should be a valid integer (got "3")'),
         ({"workers_per_object": 3.0}, "workers_per_object: input should be a valid integer (got 3.0)"),
-        ({"automated_labeling": "yes"}, 'automated_labeling: must be true, false or a section such as'),
+        ({"automated_labeling": "yes"}, "automated_labeling: must be true, false or a section such as"),
         ({"automated_labeling": {"target": 0}}, "automated_labeling.target: must be greater than 0 and at most 1"),
         ({"automated_labeling": {"model": "a_b"}}, "automated_labeling.model: must be a SageMaker model name"),
         ({"task_type": "bounding-boxes"}, "task_type: input should be 'bounding-box' or 'image-classification'"),

@@ -17,22 +17,55 @@ from truthflow.annotation_imports.answer_sources import (
     read_label_sources,
 )
 from truthflow.consolidation.boxes import consolidate_boxes
-from truthflow.consolidation.labels import DEFAULT_METHOD, METHODS, consolidate_labels
+from truthflow.consolidation.labels import DEFAULT_METHOD, METHODS, LabelConsolidation, consolidate_labels
+from truthflow.gold_file import read_gold_labels
 from truthflow.tables import InputError, write_rows
+
+# Workers listed in the gold table at most (those with the lowest accuracy on gold first).
+GOLD_TABLE_ROWS = 20
 
 
 def _consolidate(args: argparse.Namespace) -> int:
     answers, report = read_label_sources(args.answers, args.format)
-    result = consolidate_labels(answers.items, answers.workers, answers.labels, method=args.method)
+    gold = read_gold_labels(args.gold) if args.gold is not None else None
+    result = consolidate_labels(answers.items, answers.workers, answers.labels, method=args.method, gold=gold)
     for line in import_warnings(report, result.duplicates_dropped, "item"):
         print(f"truthflow: {line}", file=sys.stderr)
+    for note in result.notes:
+        print(f"truthflow: note: {note}", file=sys.stderr)
     rows = [
         (item, label, f"{confidence:.6f}")
         for item, label, confidence in zip(result.item_names, result.labels, result.confidence, strict=True)
     ]
     written = write_rows(args.out, ("item", "label", "confidence"), rows)
-    print(f"{written} items consolidated with {result.method} from {len(answers.items)} answers -> {args.out}")
+    model = "" if result.model == result.method else f" ({result.model})"
+    print(f"{written} items consolidated with {result.method}{model} from {len(answers.items)} answers -> {args.out}")
+    if result.method == "mv":
+        print(f"majority vote: {result.ties} tied items, broken by the class prior, then a seeded draw")
+    if gold is not None:
+        _print_gold(args.gold, result)
     return 0
+
+
+def _print_gold(path: Path, result: LabelConsolidation) -> None:
+    scores = result.gold
+    print(
+        f"gold: {scores.n_answered} of {scores.n_given} gold items from {path} were answered; "
+        "their labels are the gold labels"
+    )
+    scored = [index for index in range(len(result.worker_names)) if scores.answers[index] > 0]
+    scored.sort(key=lambda index: (scores.accuracy[index], result.worker_names[index]))
+    if not scored:
+        return
+    print("worker accuracy on gold next to the model's estimate (lowest on gold first):")
+    print("  worker | gold answers | accuracy on gold | estimated accuracy")
+    for index in scored[:GOLD_TABLE_ROWS]:
+        print(
+            f"  {result.worker_names[index]} | {scores.answers[index]} | {scores.accuracy[index]:.3f} | "
+            f"{result.accuracy[index]:.3f}"
+        )
+    if len(scored) > GOLD_TABLE_ROWS:
+        print(f"  ... and {len(scored) - GOLD_TABLE_ROWS} more workers")
 
 
 def _consolidate_boxes(args: argparse.Namespace) -> int:
@@ -102,7 +135,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     labels.add_argument("--format", action="append", choices=ANSWER_FORMATS, help=FORMAT_HELP)
     labels.add_argument("--out", type=Path, required=True, help="CSV to write: item,label,confidence")
-    labels.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD, help=f"default: {DEFAULT_METHOD}")
+    labels.add_argument(
+        "--method",
+        choices=METHODS,
+        default=DEFAULT_METHOD,
+        help=f"default: {DEFAULT_METHOD} (the model that best predicts held-out answers)",
+    )
+    labels.add_argument(
+        "--gold", type=Path, help="CSV with columns item,label: known answers; they fix those items and score workers"
+    )
     labels.set_defaults(run=_consolidate)
 
     boxes = commands.add_parser("consolidate-boxes", help="consolidate bounding boxes drawn by several workers")

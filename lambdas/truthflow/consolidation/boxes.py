@@ -57,10 +57,12 @@ Defaults were chosen on the Caltech pedestrian crowd boxes (7 workers per image,
 ``benchmarks/box_accuracy.py``), from plateaus rather than peaks; see :func:`consolidate_boxes`.
 
 Computation: validation, IoU matrices, clustering and the EM are vectorised over all images at once. Clustering
-pads images into (B, N, N) batches of similar box counts and, per step, merges every mutually-nearest pair of
-clusters in every image (see :func:`_agglomerate`), so it needs a handful of steps. The EM works on flat (boxes, 4)
-arrays with sparse membership sums. 1,000 images x 5 workers x 10 boxes (50,000 boxes) take 0.25-0.3 s on one
-core, up to 10 boxes at random (22,000 boxes) about 0.1 s.
+(:mod:`~truthflow.consolidation.box_clustering`) pads images into (B, N, N) batches of similar box counts and, per
+step, merges every mutually-nearest pair of clusters in every image, so it needs a handful of steps; an image with
+more than 1,024 boxes is first cut into groups that cannot overlap, so memory stays linear in the boxes. The EM
+(:mod:`~truthflow.consolidation.box_coordinates`) works on flat (boxes, 4) arrays with sparse membership sums.
+1,000 images x 5 workers x 10 boxes (50,000 boxes) take 0.25-0.3 s on one core, up to 10 boxes at random (22,000
+boxes) about 0.1 s.
 """
 
 from __future__ import annotations
@@ -71,20 +73,17 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from truthflow.consolidation.box_clustering import Linkage, cluster_boxes
+from truthflow.consolidation.box_coordinates import grouped_median, worker_skill_consensus
 from truthflow.consolidation.dawid_skene import DawidSkene
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
-Linkage = Literal["single", "average", "complete"]
 Coordinates = Literal["worker_skill", "median"]
-
-# Padding an image batch costs B * N * N floats per temporary array; cap a batch at this many cells (~8 MB each).
-_MAX_BATCH_CELLS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -229,13 +228,13 @@ def consolidate_boxes(
     image, worker, label, corners = flat.image[keep], flat.worker[keep], flat.label[keep], corners_all[keep]
     n_workers = len(flat.worker_names)
     with np.errstate(all="ignore"):  # extreme but finite coordinates must not turn into warnings-as-errors
-        cluster = _cluster(image, worker, corners, len(images), threshold=iou_threshold, linkage=linkage)
+        cluster = cluster_boxes(image, worker, corners, len(images), threshold=iou_threshold, linkage=linkage)
         n_clusters = int(cluster.max(initial=-1)) + 1
         n_members = np.bincount(cluster, minlength=n_clusters)
         cluster_image = np.zeros(n_clusters, dtype=np.int64)
         cluster_image[cluster] = image
         if coordinates == "worker_skill":
-            consensus = _worker_skill_consensus(
+            consensus = worker_skill_consensus(
                 corners,
                 cluster,
                 worker,
@@ -247,7 +246,7 @@ def consolidate_boxes(
                 tol=tol,
             )
         else:
-            consensus = _grouped_median(corners, cluster, n_clusters)
+            consensus = grouped_median(corners, cluster, n_clusters)
     carried = np.zeros((n_workers, len(labels), len(labels)))
     for code, name in enumerate(flat.worker_names):
         if prior_label_counts is not None and name in prior_label_counts:
@@ -398,246 +397,6 @@ def _validate(
         reason = f"image {image.image}, worker {answer.worker}: " + "; ".join(problems)
         rejected.append(RejectedBox(image=image.image, worker=answer.worker, box=box, reason=reason))
     return corners, usable, rejected
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# 2. Constrained agglomerative clustering, batched over images
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _padded_widths(counts: IntArray) -> IntArray:
-    """Batch width per image: its box count rounded up to a quarter-octave step (1..8, 10, 12, 14, 16, 20, 24, ...).
-
-    Images of similar counts share a padded (B, N, N) batch; padding wastes at most a quarter of N while the number
-    of batches grows only logarithmically with the largest count.
-    """
-    count = np.maximum(counts, 1)
-    step = np.left_shift(1, np.maximum(np.floor(np.log2(count)).astype(np.int64) - 2, 0))
-    return np.asarray(-(-count // step) * step, dtype=np.int64)
-
-
-def _batched_iou(corners: FloatArray) -> FloatArray:
-    """IoU of every pair of boxes within each image of a batch: corners (B, N, 4) -> (B, N, N).
-
-    In-place arithmetic: this is the largest allocation of the consolidation, so it keeps few (B, N, N) temporaries.
-    """
-    x1, y1, x2, y2 = (corners[:, :, k] for k in range(4))
-    inter = np.minimum(x2[:, :, None], x2[:, None, :])
-    inter -= np.maximum(x1[:, :, None], x1[:, None, :])
-    np.clip(inter, 0.0, None, out=inter)
-    height = np.minimum(y2[:, :, None], y2[:, None, :])
-    height -= np.maximum(y1[:, :, None], y1[:, None, :])
-    np.clip(height, 0.0, None, out=height)
-    inter *= height
-    area = (x2 - x1) * (y2 - y1)
-    union = np.add(area[:, :, None], area[:, None, :], out=height)
-    union -= inter
-    # Where the union is empty (padding) the intersection is 0 too, so leaving it in place gives IoU 0.
-    np.divide(inter, union, out=inter, where=union > 0)
-    iou: FloatArray = np.nan_to_num(inter, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    return iou
-
-
-def _combine(
-    first: FloatArray, second: FloatArray, n_first: FloatArray, n_second: FloatArray, linkage: Linkage
-) -> FloatArray:
-    """Lance-Williams update: similarity of a merged cluster to the others, from those of its two parts."""
-    if linkage == "average":
-        # UPGMA: the mean similarity over member pairs, kept exact by this size-weighted update; -inf propagates.
-        mean: FloatArray = (n_first * first + n_second * second) / (n_first + n_second)
-        return mean
-    if linkage == "complete":
-        return np.minimum(first, second)
-    return np.where(np.isneginf(first) | np.isneginf(second), -np.inf, np.maximum(first, second))
-
-
-def _agglomerate(corners: FloatArray, workers: IntArray, *, threshold: float, linkage: Linkage) -> IntArray:
-    """Cluster each image of a batch; returns per slot (B, N) the slot that represents its cluster.
-
-    ``workers`` (B, N) holds worker codes, -1 for padding. Greedy agglomeration merges the most similar pair of
-    compatible clusters while the similarity is at least ``threshold``. Every step here merges, in every image at
-    once, *all* pairs of clusters that are each other's most similar compatible cluster: for a reducible linkage
-    (single, complete and average are; merging never creates a similarity above both parts') these merges are the
-    ones the one-pair-at-a-time greedy would also make (the nearest-neighbour-chain argument, Murtagh 1983,
-    "A survey of recent advances in hierarchical clustering algorithms"), and the cannot-link mask only removes
-    pairs. So a step costs O(B N^2) and there are few steps (about log2 of the workers per object), instead of one
-    step per merge.
-    """
-    n_batch, width = workers.shape
-    valid = workers >= 0
-    similarity = _batched_iou(corners)
-    # Cannot-link: same worker (which covers the diagonal) or padding. -inf survives every linkage update, so a
-    # merged cluster stays incompatible with any cluster that shares a worker with either of its parts.
-    similarity[(workers[:, :, None] == workers[:, None, :]) | ~valid[:, :, None] | ~valid[:, None, :]] = -np.inf
-    size = valid.astype(np.float64)
-    slots = np.arange(width)
-    result = np.broadcast_to(slots, (n_batch, width)).copy()
-    root = result.copy()  # representative slot per slot, for the images still being clustered
-    images = np.arange(n_batch)  # batch rows still being clustered; the work arrays are compacted to them
-    for _ in range(width):
-        best = similarity.argmax(axis=2)
-        best_value = np.take_along_axis(similarity, best[:, :, None], axis=2)[:, :, 0]
-        going = best_value.max(axis=1) >= threshold
-        if not going.all():
-            result[images[~going]] = root[~going]
-            images, root, similarity, size = images[going], root[going], similarity[going], size[going]
-            best, best_value = best[going], best_value[going]
-        if images.size == 0:
-            break
-        # Mutual best pairs (i < j): disjoint within an image, so all can merge in one vectorised step.
-        mutual = (np.take_along_axis(best, best, axis=1) == slots) & (best_value >= threshold) & (slots < best)
-        a, i = np.nonzero(mutual)
-        j = best[a, i]
-        n_i, n_j = size[a, i][:, None], size[a, j][:, None]
-        # Rows first, then columns: entry (i, k) of two merged pairs (i, j) and (k, l) then combines all four.
-        similarity[a, i, :] = _combine(similarity[a, i, :], similarity[a, j, :], n_i, n_j, linkage)
-        similarity[a, :, i] = _combine(similarity[a, :, i], similarity[a, :, j], n_i, n_j, linkage)
-        similarity[a, j, :] = -np.inf
-        similarity[a, :, j] = -np.inf
-        similarity[a, i, i] = -np.inf
-        size[a, i] += size[a, j]
-        target = np.broadcast_to(slots, (images.size, width)).copy()
-        target[a, j] = i
-        root = np.take_along_axis(target, root, axis=1)
-    result[images] = root
-    return result
-
-
-def _cluster(
-    image: IntArray, worker: IntArray, corners: FloatArray, n_images: int, *, threshold: float, linkage: Linkage
-) -> IntArray:
-    """Cluster ids 0..C-1 for boxes given grouped by image, numbered in order of each cluster's first box."""
-    n_boxes = image.size
-    if n_boxes == 0:
-        return np.zeros(0, dtype=np.int64)
-    counts = np.bincount(image, minlength=n_images)
-    starts = np.cumsum(counts) - counts
-    slot = np.arange(n_boxes) - starts[image]
-    root = slot.copy()
-    widths = _padded_widths(counts)
-    for width in np.unique(widths[counts > 1]).tolist():
-        members = np.flatnonzero((widths == width) & (counts > 1))
-        chunk = max(1, _MAX_BATCH_CELLS // (width * width))
-        for first in range(0, members.size, chunk):
-            batch = members[first : first + chunk]
-            local = np.full(n_images, -1, dtype=np.int64)
-            local[batch] = np.arange(batch.size)
-            chosen = np.flatnonzero(local[image] >= 0)
-            b, s = local[image[chosen]], slot[chosen]
-            padded_corners = np.zeros((batch.size, width, 4))
-            padded_workers = np.full((batch.size, width), -1, dtype=np.int64)
-            padded_corners[b, s] = corners[chosen]
-            padded_workers[b, s] = worker[chosen]
-            root[chosen] = _agglomerate(padded_corners, padded_workers, threshold=threshold, linkage=linkage)[b, s]
-    _, first_box, by_key = np.unique(starts[image] + root, return_index=True, return_inverse=True)
-    # np.unique numbers keys by representative slot; renumber by first member so output follows input order.
-    rank = np.empty(first_box.size, dtype=np.int64)
-    rank[np.argsort(first_box, kind="stable")] = np.arange(first_box.size)
-    renumbered: IntArray = rank[by_key.reshape(-1)]
-    return renumbered
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# 3. Coordinates
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _weighted_median(values: FloatArray, weights: FloatArray, group: IntArray, n_groups: int) -> FloatArray:
-    """Weighted median of ``values`` within each (non-empty) group.
-
-    The smallest value whose cumulative weight reaches half the group's total; when it reaches exactly half, the
-    mean of that value and the next, so equal weights give the ordinary median.
-    """
-    order = np.lexsort((values, group))
-    v, w, g = values[order], weights[order], group[order]
-    counts = np.bincount(g, minlength=n_groups)
-    starts = np.cumsum(counts) - counts
-    cumulative = np.cumsum(w)
-    within = cumulative - (cumulative[starts] - w[starts])[g]
-    half = np.bincount(g, weights=w, minlength=n_groups) / 2.0
-    slack = 1e-9 * half
-    below = (within < half[g] - slack[g]).astype(np.float64)
-    low = starts + np.bincount(g, weights=below, minlength=n_groups).astype(np.int64)
-    exact = np.abs(within[low] - half) <= slack
-    high = np.where(exact & (low + 1 < starts + counts), low + 1, low)
-    median: FloatArray = (v[low] + v[high]) / 2.0
-    return median
-
-
-def _grouped_median(corners: FloatArray, cluster: IntArray, n_clusters: int) -> FloatArray:
-    """Per-edge median of each cluster's boxes, (C, 4). The median of x2 exceeds that of x1 (each x2 does)."""
-    if n_clusters == 0:
-        return np.zeros((0, 4))
-    ones = np.ones(cluster.size)
-    return np.stack([_weighted_median(corners[:, k], ones, cluster, n_clusters) for k in range(4)], axis=1)
-
-
-def _worker_skill_consensus(
-    corners: FloatArray,
-    cluster: IntArray,
-    worker: IntArray,
-    n_clusters: int,
-    n_workers: int,
-    *,
-    dof: float,
-    prior: float,
-    max_iter: int,
-    tol: float,
-) -> FloatArray:
-    """EM for the per-worker Student-t edge model of the module docstring; returns consensus corners (C, 4)."""
-    median = _grouped_median(corners, cluster, n_clusters)
-    if n_clusters == 0:
-        return median
-    n_boxes = cluster.size
-    members = np.bincount(cluster, minlength=n_clusters)[cluster].astype(np.float64)
-    informative = members >= 2  # a lone box says nothing about its worker's spread
-    by_cluster = sp.csr_matrix((np.ones(n_boxes), (cluster, np.arange(n_boxes))), shape=(n_clusters, n_boxes))
-    by_worker = sp.csr_matrix(
-        (informative.astype(np.float64), (worker, np.arange(n_boxes))), shape=(n_workers, n_boxes)
-    )
-    boxes_per_worker = np.asarray(by_worker.sum(axis=1)).reshape(-1)
-    n_informative = max(float(informative.sum()), 1.0)
-    axis_of_edge = [0, 1, 0, 1]  # x1, y1, x2, y2 -> x, y
-
-    consensus = median
-    # First residuals: against the median, inflated by m / (m - 1) since that median contains the box itself.
-    scale = np.tile(np.maximum(consensus[:, 2:] - consensus[:, :2], 1e-12), 2)
-    residual = (corners - consensus[cluster]) / scale[cluster]
-    residual *= np.sqrt(np.where(informative, members / np.maximum(members - 1.0, 1.0), 0.0))[:, None]
-    latent = np.ones(n_boxes)
-    for _ in range(max_iter):
-        squared = residual * residual
-        # M-step, worker spread per axis: latent-weighted residual variance, shrunk toward the crowd's.
-        weighted_squares = squared * (latent * informative)[:, None]
-        per_axis = weighted_squares[:, :2] + weighted_squares[:, 2:]  # (x1 + x2, y1 + y2)
-        crowd = np.maximum(per_axis.sum(axis=0) / (2.0 * n_informative), 1e-12)
-        variance = (np.asarray(by_worker @ per_axis) + prior * crowd) / (2.0 * boxes_per_worker + prior)[:, None]
-        spread = np.maximum(variance, 1e-12)[:, axis_of_edge][worker]
-        # E-step: a box's latent precision falls with its Mahalanobis residual (Student-t as a scale mixture).
-        if math.isfinite(dof):
-            latent = (dof + 4.0) / (dof + (squared / spread).sum(axis=1))
-        weight = latent[:, None] / spread
-        # M-step, objects: precision-weighted mean of the member boxes.
-        weighted_corners = weight * corners
-        weighted_sum = np.asarray(by_cluster @ weighted_corners)
-        weight_sum = np.asarray(by_cluster @ weight)
-        updated = weighted_sum / weight_sum
-        scale = np.tile(np.maximum(updated[:, 2:] - updated[:, :2], 1e-12), 2)
-        moved = float(np.max(np.abs(updated - consensus) / scale, initial=0.0))
-        consensus = updated
-        # Leave-one-out residuals: each box against the weighted mean of the other members of its cluster (their
-        # weights are positive, so the remainder is too for every box that has company).
-        others = np.where(informative[:, None], weight_sum[cluster] - weight, 1.0)
-        loo = (weighted_sum[cluster] - weighted_corners) / others
-        residual = np.where(informative[:, None], (corners - loo) / scale[cluster], 0.0)
-        if moved <= tol:
-            break
-    # A weighted mean of boxes with x2 > x1 keeps x2 > x1 unless weights make it degenerate; fall back to the median.
-    broken = ~(
-        np.isfinite(consensus).all(axis=1) & (consensus[:, 2] > consensus[:, 0]) & (consensus[:, 3] > consensus[:, 1])
-    )
-    consensus[broken] = median[broken]
-    return consensus
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -31,13 +31,15 @@ stays fixed while the per-worker model is fitted, so EM's guarantee holds: the o
 
 One-coin Dawid-Skene (``OneCoinDawidSkene``) ties each worker's matrix to a single accuracy
 :math:`a_w` (errors spread evenly over the other classes), the model behind Ground Truth's built-in
-"modified Dawid-Skene" and Raykar et al. (2010). Measured (README): it wins where the full model's latent
-classes drift away from the labels' meaning (zencrowd_all, fact_eval), and it can collapse every item into one
-class on ordinal scales (relevance), so the full model is the default.
+"modified Dawid-Skene" and Raykar et al. (2010). It can win where errors are symmetric over many classes and
+collapse every item into one class on ordinal scales (relevance): which model, and which prior strength, fits a
+data set is chosen per data set by :mod:`~truthflow.consolidation.model_choice`.
 
 Computation: answers become a sparse item-by-(worker, label) count matrix ``A``; the E-step is
 ``A @ log_pi`` and the M-step ``A.T @ q``, so one iteration costs two sparse products over the answers.
-EM starts from the soft majority vote, as Dawid & Skene did: deterministic, no random restarts.
+EM starts from the soft majority vote, as Dawid & Skene did: deterministic, no random restarts. Known labels (gold,
+:class:`~truthflow.consolidation.known_labels.KnownLabels`) stay fixed; with them EM also starts from the skills the
+gold shows and keeps the start that reaches the higher objective (both share the prior, so they compare).
 
 Shapes: ``n_items`` I, ``n_workers`` W, ``n_classes`` K. ``posteriors_`` (I, K); ``confusion_`` (W, K, K)
 with rows = true class, columns = answered class; ``class_prior_`` (K,); ``worker_counts_`` (W, K, K)
@@ -54,6 +56,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from truthflow.consolidation.coding import IntArray
+from truthflow.consolidation.known_labels import KnownLabels, normalise_log_joint, start_from_known
 from truthflow.consolidation.majority_vote import FloatArray, vote_counts, vote_fractions
 
 # Smallest probability a model may assign: keeps log() finite when a prior strength of 0 leaves a zero count.
@@ -76,7 +79,8 @@ class ConvergenceWarning(UserWarning):
 class _WorkerSkillEM(ABC):
     """The EM loop shared by the Dawid-Skene family; subclasses define how worker skill is parameterised."""
 
-    #: Pseudo-answers per confusion row drawn from the crowd; chosen by measurement (README, make bench).
+    #: Pseudo-answers per confusion row drawn from the crowd when none is given (box labels use it; label
+    #: consolidation chooses the strength per data set, see model_choice).
     default_prior_strength = 20.0
 
     def __init__(
@@ -117,10 +121,12 @@ class _WorkerSkillEM(ABC):
         n_workers: int | None = None,
         n_classes: int | None = None,
         prior_counts: FloatArray | None = None,
+        known: KnownLabels | None = None,
     ) -> Self:
         """Fit on answers given as parallel code arrays of shape (n_answers,).
 
-        ``prior_counts`` (W, K, K): confusion counts carried from earlier batches for these workers.
+        ``prior_counts`` (W, K, K): confusion counts carried from earlier batches for these workers. ``known``: items
+        whose class is given (gold); their posteriors stay fixed at it and they anchor every worker's skill.
         """
         items, workers, labels = (np.asarray(a, dtype=np.int64) for a in (items, workers, labels))
         n_items = int(items.max(initial=-1)) + 1 if n_items is None else n_items
@@ -134,6 +140,8 @@ class _WorkerSkillEM(ABC):
             if carried.shape != (n_workers, n_classes, n_classes):
                 expected = (n_workers, n_classes, n_classes)
                 raise ValueError(f"prior_counts has shape {carried.shape}, expected {expected}")
+        known = KnownLabels.none() if known is None else known
+        known.check(n_items, n_classes)
 
         answer_matrix = sp.csr_matrix(
             (np.ones(items.size), (items, workers * n_classes + labels)),
@@ -141,14 +149,16 @@ class _WorkerSkillEM(ABC):
         )
         answer_matrix_t = answer_matrix.T.tocsr()
 
-        posteriors = vote_fractions(vote_counts(items, labels, n_items=n_items, n_classes=n_classes))
-        crowd = self._crowd_confusion(answer_matrix_t, posteriors, n_classes)
+        shares = vote_fractions(vote_counts(items, labels, n_items=n_items, n_classes=n_classes))
+        shares[known.items] = 0.0
+        shares[known.items, known.labels] = 1.0
+        crowd = self._crowd_confusion(answer_matrix_t, shares, n_classes)
         pseudo_counts = carried + self.prior_strength * crowd[np.newaxis, :, :]
 
         def em_step(q: FloatArray) -> _EMState:
             confusion = self._fit_skill(self._expected_counts(answer_matrix_t, q, n_workers, n_classes), pseudo_counts)
             class_prior = self._fit_class_prior(q)
-            new_q, data_log_likelihood = self._posteriors(answer_matrix, confusion, class_prior)
+            new_q, data_log_likelihood = self._posteriors(answer_matrix, confusion, class_prior, known)
             objective = (
                 data_log_likelihood
                 + self._log_prior(confusion, pseudo_counts)
@@ -158,13 +168,25 @@ class _WorkerSkillEM(ABC):
 
         # Tolerance per answer, so that the same tol means the same thing for 1,000 or 1,000,000 answers.
         threshold = self.tol * max(items.size, 1)
-        state = em_step(posteriors)
-        history = [state.objective]
-        converged = False
-        while len(history) < self.max_iter and not converged:
-            state = em_step(state.posteriors)
-            converged = state.objective - history[-1] < threshold
-            history.append(state.objective)
+        # With gold, EM also starts from the skills the gold shows (a confused majority can invert the vote's view)
+        # and keeps whichever start reaches the higher objective: both share the prior, so they compare.
+        starts = [shares]
+        if known.size:
+            shape = {"n_items": n_items, "n_workers": n_workers, "n_classes": n_classes}
+            starts.append(start_from_known(items, workers, labels, known=known, shares=shares, **shape))
+        best: tuple[_EMState, list[float], bool] | None = None
+        for start in starts:
+            state = em_step(start)
+            history = [state.objective]
+            converged = False
+            while len(history) < self.max_iter and not converged:
+                state = em_step(state.posteriors)
+                converged = state.objective - history[-1] < threshold
+                history.append(state.objective)
+            if best is None or history[-1] > best[1][-1]:
+                best = (state, history, converged)
+        assert best is not None
+        state, history, converged = best
         posteriors, confusion, class_prior = state.posteriors, state.confusion, state.class_prior
         if not converged:
             warnings.warn(
@@ -212,21 +234,21 @@ class _WorkerSkillEM(ABC):
 
     @staticmethod
     def _posteriors(
-        answer_matrix: sp.csr_matrix, confusion: FloatArray, class_prior: FloatArray
+        answer_matrix: sp.csr_matrix, confusion: FloatArray, class_prior: FloatArray, known: KnownLabels
     ) -> tuple[FloatArray, float]:
-        """E-step in log space: returns posteriors (I, K) and the data log-likelihood."""
+        """E-step in log space: returns posteriors (I, K) and the data log-likelihood (known items: joint with their
+        class)."""
         n_workers, n_classes, _ = confusion.shape
         log_confusion = np.log(confusion).transpose(0, 2, 1).reshape(n_workers * n_classes, n_classes)
         joint = np.asarray(answer_matrix @ log_confusion)
         joint += np.log(class_prior)
-        peak = _row_max(joint)
-        # In place from here: this runs once per EM iteration over every item.
-        joint -= peak[:, np.newaxis]
-        weights = np.exp(joint, out=joint)
-        totals = weights @ np.ones(n_classes)
-        log_likelihood = float(peak.sum() + np.log(totals).sum())
-        weights /= totals[:, np.newaxis]
-        return weights, log_likelihood
+        return normalise_log_joint(joint, known)
+
+    def answer_probability(self, items: IntArray, workers: IntArray, labels: IntArray) -> FloatArray:
+        """P(worker answers label | the fitted model, the item's posterior), shape (n,): how well the model predicts
+        answers it was not fitted on (a held-out item or worker gets the class prior or the crowd's skill)."""
+        probability: FloatArray = np.einsum("jk,jk->j", self.posteriors_[items], self.confusion_[workers, :, labels])
+        return probability
 
     def _crowd_confusion(self, answer_matrix_t: sp.csr_matrix, posteriors: FloatArray, n_classes: int) -> FloatArray:
         """The crowd's confusion matrix (K, K): every answer pooled as if from one worker, scored against the
@@ -236,15 +258,6 @@ class _WorkerSkillEM(ABC):
         counts = self._expected_counts(_pool_workers(answer_matrix_t, n_workers, n_classes), posteriors, 1, n_classes)
         crowd: FloatArray = self._fit_skill(counts, np.full((1, n_classes, n_classes), 1.0 / n_classes))[0]
         return crowd
-
-
-def _row_max(values: FloatArray) -> FloatArray:
-    """Row maxima of an (I, K) array with small K: a loop over columns is ~10x faster than ``max(axis=1)``,
-    whose reduction along the short, strided axis dominated the E-step."""
-    peak = values[:, 0].copy()
-    for column in range(1, values.shape[1]):
-        np.maximum(peak, values[:, column], out=peak)
-    return peak
 
 
 def _pool_workers(answer_matrix_t: sp.csr_matrix, n_workers: int, n_classes: int) -> sp.csr_matrix:
@@ -265,8 +278,8 @@ class DawidSkene(_WorkerSkillEM):
 
     def _fit_skill(self, counts: FloatArray, pseudo_counts: FloatArray) -> FloatArray:
         mass = counts + pseudo_counts
-        totals = mass.sum(axis=2, keepdims=True)
         n_classes = counts.shape[1]
+        totals = (mass @ np.ones(n_classes))[:, :, np.newaxis]
         rows = np.divide(mass, totals, out=np.full_like(mass, 1.0 / n_classes), where=totals > 0)
         floored: FloatArray = np.maximum(rows, PROBABILITY_FLOOR)
         return floored
@@ -325,5 +338,7 @@ def posteriors_given_skill(
         (np.ones(len(items)), (items, np.asarray(workers) * n_classes + labels)),
         shape=(n_items, n_workers * n_classes),
     )
-    posteriors, _ = _WorkerSkillEM._posteriors(answer_matrix, np.maximum(confusion, PROBABILITY_FLOOR), class_prior)
+    posteriors, _ = _WorkerSkillEM._posteriors(
+        answer_matrix, np.maximum(confusion, PROBABILITY_FLOOR), class_prior, KnownLabels.none()
+    )
     return posteriors

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numpy.typing import NDArray
 
 from truthflow.consolidation.coding import IntArray
 
 FloatArray = NDArray[np.float64]
+
+#: Seed of the draw that breaks ties the class prior cannot: fixed, so the same answers always give the same labels.
+TIE_SEED = 0
+
+
+class Vote(NamedTuple):
+    """Hard majority vote: ``labels`` and ``confidence`` (the winner's vote share) per item, and how many items
+    had a tie for the most votes (``ties``)."""
+
+    labels: IntArray
+    confidence: FloatArray
+    ties: int
 
 
 def vote_counts(items: IntArray, labels: IntArray, *, n_items: int, n_classes: int) -> FloatArray:
@@ -24,22 +38,34 @@ def vote_fractions(counts: FloatArray) -> FloatArray:
     return shares
 
 
-def majority_vote(items: IntArray, labels: IntArray, *, n_items: int, n_classes: int) -> tuple[IntArray, FloatArray]:
-    """Hard majority vote with a deterministic tie-break.
+def tie_preference(decided_winners: IntArray, n_classes: int) -> FloatArray:
+    """A preference score per class for breaking ties: the class prior, estimated as each class's share of the items
+    the vote decides (one winner). Weighting items, not answers, keeps a prolific worker who always gives the same
+    answer from tilting every tie toward that answer. Equal scores are left for the seeded draw."""
+    prior: FloatArray = np.bincount(decided_winners, minlength=n_classes).astype(np.float64)
+    return prior
 
-    Returns ``(labels, confidence)``, each of shape ``(n_items,)``; confidence is the winner's vote share.
-    Ties go to the class with the most votes over the whole data set (the better prior guess), and
-    between classes equally frequent overall, to the lower class code. Items without votes get the overall
-    most frequent class with confidence 0.
+
+def majority_vote(items: IntArray, labels: IntArray, *, n_items: int, n_classes: int, seed: int = TIE_SEED) -> Vote:
+    """Hard majority vote, shape ``(n_items,)`` each.
+
+    A tie for the most votes goes to the tied class with the highest class prior (:func:`tie_preference`), and
+    between classes equally likely a priori, to a seeded random draw (deterministic for the same input). Items
+    without votes get the class of highest prior with confidence 0.
     """
     counts = vote_counts(items, labels, n_items=n_items, n_classes=n_classes)
-    overall = counts.sum(axis=0)
-    # A distinct preference weight per class: more frequent overall first, lower code second.
-    preference_order = np.lexsort((np.arange(n_classes), -overall))
-    preference = np.empty(n_classes)
-    preference[preference_order] = np.arange(n_classes, 0, -1)
-    tied_best = counts == counts.max(axis=1, keepdims=True)
-    winners = np.argmax(tied_best * preference, axis=1).astype(np.int64)
+    top = counts.max(axis=1, keepdims=True) if n_classes else np.zeros((n_items, 1))
+    tied_best = (counts == top) & (top > 0)
+    n_best = tied_best.sum(axis=1)
+    decided = n_best == 1
+    prior = tie_preference(np.argmax(tied_best[decided], axis=1).astype(np.int64), n_classes)
+    # Rank classes by prior (equal priors share a rank), then add a draw below one rank step.
+    _, prior_rank = np.unique(prior, return_inverse=True)
+    draw = np.random.default_rng(seed).random((n_items, n_classes))
+    preference = prior_rank.reshape(1, -1) + 0.5 * draw
+    unanswered = n_best == 0
+    tied_best[unanswered] = True  # no votes: the prior decides (then the draw)
+    winners = np.argmax(np.where(tied_best, preference, -1.0), axis=1).astype(np.int64)
     shares = vote_fractions(counts)
-    confidence = np.where(counts.sum(axis=1) > 0, shares[np.arange(n_items), winners], 0.0)
-    return winners, confidence
+    confidence = np.where(unanswered, 0.0, shares[np.arange(n_items), winners])
+    return Vote(winners, confidence, int(np.count_nonzero(n_best > 1)))

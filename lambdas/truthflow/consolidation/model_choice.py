@@ -1,0 +1,199 @@
+"""Which model fits these answers: chosen by how well each candidate predicts answers it has not seen.
+
+No single latent-class model is best on every crowd. Pooling worker skill toward the crowd helps when workers answer
+a few items each and hurts when the crowd is full of spammers; item subtypes help when workers make the same mistakes
+on the same hard items and cost accuracy when they do not. So the settings come from the data: the answers are split
+into ``folds`` parts, each candidate is fitted on all but one part and scored by the mean log-probability it gives
+the answers of the part it did not see (a held-out item's posterior comes from its other answers, an unseen worker
+gets the crowd's skill), and the candidate with the best score is fitted on all answers. Gold questions, when given,
+are split into folds the same way: a held-out gold item is fitted as unknown and its gold label scored by the
+posterior its answers give it, so the choice also weighs how well each candidate recovers known truths.
+
+A model with subtypes is a candidate only when the answers outnumber its skill cells (workers x classes^2 x
+subtypes): with fewer, the subtypes cannot be learnt from them, and their fits would cost more than all the others.
+
+Choosing costs ``folds`` fits per candidate. Above ``max_answers`` answers the choice is made on the answers of a
+random (seeded) subset of items with about that many answers: the candidates differ in how worker skill is pooled
+and parameterised, properties of the crowd that a subset of its items shows as well.
+
+Candidates (:func:`default_candidates`): Dawid-Skene shrunk toward the crowd's confusion with 1, 4, 16 or 64
+pseudo-answers per row (a log grid from "each worker on their own" to "everyone like the crowd"), one-coin, and
+Dawid-Skene with item subtypes.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, Self
+
+import numpy as np
+
+from truthflow.consolidation.coding import IntArray
+from truthflow.consolidation.dawid_skene import ConvergenceWarning, DawidSkene, OneCoinDawidSkene
+from truthflow.consolidation.known_labels import KnownLabels
+from truthflow.consolidation.majority_vote import FloatArray
+from truthflow.consolidation.subtypes import SubtypeDawidSkene
+
+#: The fold split and the item subset are drawn with this seed: the same answers always choose the same model.
+CHOICE_SEED = 0
+DEFAULT_FOLDS = 3
+#: Answers the choice is made on at most (about 20 fits of this size); chosen for speed, see module docstring.
+DEFAULT_MAX_ANSWERS = 20_000
+# Fits inside the choice only rank candidates: a looser stop saves iterations without changing the ranking.
+_CHOICE_TOL = 1e-4
+_CHOICE_MAX_ITER = 100
+# What the model deems impossible still gets this probability, so one surprise cannot dominate a score.
+_MIN_PROBABILITY = 1e-12
+
+
+class LabelModel(Protocol):
+    """What the candidates share: a fit on coded answers, and the fitted state the consolidation reports."""
+
+    posteriors_: FloatArray
+    labels_: IntArray
+    confidence_: FloatArray
+    confusion_: FloatArray
+    class_prior_: FloatArray
+    worker_counts_: FloatArray
+    worker_accuracy_: FloatArray
+    n_iter_: int
+    converged_: bool
+
+    def fit(
+        self,
+        items: IntArray,
+        workers: IntArray,
+        labels: IntArray,
+        *,
+        n_items: int,
+        n_workers: int,
+        n_classes: int,
+        prior_counts: FloatArray | None = None,
+        known: KnownLabels | None = None,
+    ) -> Self: ...
+
+    def answer_probability(self, items: IntArray, workers: IntArray, labels: IntArray) -> FloatArray: ...
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A named model; ``make(tol, max_iter)`` builds an unfitted instance. ``subtypes`` scales its memory."""
+
+    name: str
+    make: Callable[[float, int], LabelModel]
+    subtypes: int = 1
+
+
+def _dawid_skene(strength: float) -> Candidate:
+    return Candidate(
+        f"ds(prior {strength:g})", lambda tol, max_iter: DawidSkene(prior_strength=strength, tol=tol, max_iter=max_iter)
+    )
+
+
+PRIOR_STRENGTHS = (1.0, 4.0, 16.0, 64.0)
+ONE_COIN = Candidate("onecoin", lambda tol, max_iter: OneCoinDawidSkene(tol=tol, max_iter=max_iter))
+SUBTYPES = Candidate(
+    "subtypes(3)", lambda tol, max_iter: SubtypeDawidSkene(subtypes=3, tol=tol, max_iter=max_iter), subtypes=3
+)
+
+
+def dawid_skene_candidates() -> tuple[Candidate, ...]:
+    """Dawid-Skene at each prior strength of the grid."""
+    return tuple(_dawid_skene(strength) for strength in PRIOR_STRENGTHS)
+
+
+def default_candidates() -> tuple[Candidate, ...]:
+    return (*dawid_skene_candidates(), ONE_COIN, SUBTYPES)
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The chosen candidate, every candidate's held-out score (mean log-probability per held-out answer or gold
+    label), and how many answers the choice was made on."""
+
+    chosen: Candidate
+    scores: dict[str, float]
+    n_answers: int
+    folds: int
+
+
+def choose_model(
+    candidates: Sequence[Candidate],
+    items: IntArray,
+    workers: IntArray,
+    labels: IntArray,
+    *,
+    n_items: int,
+    n_workers: int,
+    n_classes: int,
+    prior_counts: FloatArray | None = None,
+    known: KnownLabels | None = None,
+    folds: int = DEFAULT_FOLDS,
+    max_answers: int = DEFAULT_MAX_ANSWERS,
+    seed: int = CHOICE_SEED,
+) -> ModelChoice:
+    """Score every candidate by ``folds``-fold held-out answer likelihood (module docstring) and pick the best; a tie
+    goes to the earlier candidate."""
+    if not candidates:
+        raise ValueError("no candidate models")
+    known = KnownLabels.none() if known is None else known
+    if len(candidates) == 1:
+        return ModelChoice(candidates[0], {}, 0, 0)
+    rng = np.random.default_rng(seed)
+    if items.size > max_answers:
+        items, workers, labels, n_items, known = _item_subset(items, workers, labels, n_items, known, max_answers, rng)
+    learnable = [c for c in candidates if c.subtypes == 1 or c.subtypes * n_workers * n_classes**2 <= items.size]
+    candidates = learnable or list(candidates[:1])
+    if len(candidates) == 1:
+        return ModelChoice(candidates[0], {}, int(items.size), 0)
+    fold = rng.permutation(items.size) % folds
+    gold_fold = rng.permutation(known.size) % folds
+    scores: dict[str, float] = {}
+    for candidate in candidates:
+        total = 0.0
+        for part in range(folds):
+            held_out = fold == part
+            train = ~held_out
+            kept = gold_fold != part
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model = candidate.make(_CHOICE_TOL, _CHOICE_MAX_ITER).fit(
+                    items[train],
+                    workers[train],
+                    labels[train],
+                    n_items=n_items,
+                    n_workers=n_workers,
+                    n_classes=n_classes,
+                    prior_counts=prior_counts,
+                    known=KnownLabels(known.items[kept], known.labels[kept]),
+                )
+            probability = model.answer_probability(items[held_out], workers[held_out], labels[held_out])
+            # Held-out gold labels are predicted too: P(the gold label | the item's training answers).
+            gold_probability = model.posteriors_[known.items[~kept], known.labels[~kept]]
+            total += float(np.log(np.maximum(probability, _MIN_PROBABILITY)).sum())
+            total += float(np.log(np.maximum(gold_probability, _MIN_PROBABILITY)).sum())
+        scores[candidate.name] = total / max(items.size + known.size, 1)
+    best = max(candidates, key=lambda candidate: scores[candidate.name])
+    return ModelChoice(best, scores, int(items.size), folds)
+
+
+def _item_subset(
+    items: IntArray,
+    workers: IntArray,
+    labels: IntArray,
+    n_items: int,
+    known: KnownLabels,
+    max_answers: int,
+    rng: np.random.Generator,
+) -> tuple[IntArray, IntArray, IntArray, int, KnownLabels]:
+    """All answers of random items, about ``max_answers`` of them; items renumbered, workers kept."""
+    per_item = np.bincount(items, minlength=n_items)
+    order = rng.permutation(n_items)
+    n_chosen = int(np.searchsorted(np.cumsum(per_item[order]), max_answers)) + 1
+    chosen = np.sort(order[:n_chosen])
+    new_code = np.full(n_items, -1, dtype=np.int64)
+    new_code[chosen] = np.arange(chosen.size)
+    keep = new_code[items] >= 0
+    return new_code[items[keep]], workers[keep], labels[keep], int(chosen.size), known.subset(chosen, n_items)
