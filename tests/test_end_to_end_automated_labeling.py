@@ -149,9 +149,15 @@ def test_classification_run_machine_labels_what_the_trained_model_is_sure_of(emb
     assert quality["n_objects"] == N_IMAGES and quality["n_machine_labeled"] == len(machine)
     assert any(message.startswith(f"truthflow job {classes.job_id}") and "Machine-labeled" in message
                for message in notifications(aws))  # fmt: skip
-    # The second labeling job asked people about exactly the images the model left.
+    # The second labeling job asked people about exactly the images the model left, with the job's 3 workers each;
+    # the first batch had 5.
     remaining = aws.read_text(f"jobs/{classes.job_id}/manifests/remaining.manifest").splitlines()
     assert len(remaining) == report["for_people"] == N_IMAGES - report["first_batch"] - len(machine)
+    jobs = {name: job.request["HumanTaskConfig"]["NumberOfHumanWorkersPerDataObject"]
+            for name, job in aws.ground_truth.jobs.items()}  # fmt: skip
+    assert sorted(jobs.values()) == ([3, 5] if remaining else [5])
+    assert report["human_tasks"] == report["first_batch"] * 5 + len(remaining) * 3
+    assert report["human_tasks_saved"] == N_IMAGES * 3 - report["human_tasks"]
 
 
 def test_box_run_with_the_simulated_detector(embedded, boxes):

@@ -374,6 +374,9 @@ def test_automated_labeling_labels_a_first_batch_and_plans_the_transform_jobs(s3
     assert (automated["n_first_batch"], automated["n_calibration"], automated["n_remaining"]) == (120, 60, 480)
     assert automated["model_name"] == automated["bootstrap_job_name"] == output["labeling_job_name"] + "-boot"
     assert automated["bootstrap"] is True
+    # The first batch is the yardstick: 5 people per image unless the job says otherwise; the rest the job's 3.
+    assert output["workers_per_object"] == automated["first_batch_workers_per_object"] == 5
+    assert automated["workers_per_object"] == 3
     first = read(s3, f"jobs/{JOB_ID}/manifests/input.manifest").splitlines()
     assert len(first) == 120 and all(json.loads(line)["truthflow-task"]["labels"] == job["labels"] for line in first)
     plan = json.loads(read(s3, f"jobs/{JOB_ID}/manifests/automated-labeling-plan.json"))

@@ -48,7 +48,9 @@ Fields (limits marked [API] are CreateLabelingJob's / CreateTrainingJob's, from 
     ``model`` = null (the name of an existing SageMaker model of this task type and label list, e.g. one a previous
     run deployed, instead of a bootstrap model); ``instance_type`` = ``"ml.m5.xlarge"`` (the batch transform job;
     both built-in algorithms predict on CPU); ``price_per_task`` = 0.08 (what one worker labeling one image costs, in
-    USD, for the report's "cost saved"; Ground Truth's per-object fee by default).
+    USD, for the report's "cost saved"; Ground Truth's per-object fee by default); ``first_batch_workers_per_object``
+    = the larger of 5 and ``workers_per_object`` (1-9): the first batch trains the bootstrap model and is the
+    yardstick θ's guarantee is measured against, so its labels get more people than the rest.
 ``split``: ``validation_fraction`` = 0.2 (strictly between 0 and 1), ``seed`` = 0 (>= 0)
     The train/validation split (:mod:`truthflow.training_data.split`). The quality gate needs a validation set,
     hence a fraction above 0.
@@ -402,6 +404,9 @@ TASK_TYPE_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
 # SageMaker model names [API CreateModel.ModelName]: 1-63 letters, digits and single or repeated inner hyphens.
 _MODEL_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 DEFAULT_TARGETS: Mapping[str, float] = {"image-classification": 0.95, "bounding-box": 0.6}
+# People per first-batch image by default: with 5 answers Dawid-Skene tells a biased or spamming worker from the
+# crowd on a first batch of ~100 images, with 3 it often cannot (the demo's crowd: 86-90 % vs 100 % correct labels).
+FIRST_BATCH_WORKERS = 5
 
 
 def _model_name(value: str) -> str:
@@ -429,10 +434,16 @@ class AutomatedLabelingSettings(BaseModel):
     model: Annotated[str, AfterValidator(_model_name)] | None = None
     instance_type: InstanceType = "ml.m5.xlarge"
     price_per_task: Annotated[float, _between(0.0, 1_000.0)] = 0.08
+    first_batch_workers_per_object: WorkersPerObject | None = None
 
     @property
     def delta(self) -> float:
         return 1.0 - self.confidence_level
+
+    def first_batch_workers(self, workers_per_object: int) -> int:
+        """People per first-batch image: as set, else the larger of 5 and the job's ``workers_per_object``."""
+        given = self.first_batch_workers_per_object
+        return given if given is not None else max(FIRST_BATCH_WORKERS, workers_per_object)
 
 
 class JobFile(BaseModel):

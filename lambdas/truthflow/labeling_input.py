@@ -315,6 +315,7 @@ def prepare_labeling_input(
             prepared = prepare_automated_labeling(
                 job.automated_labeling,
                 task_type=job.task_type,
+                workers_per_object=job.workers_per_object,
                 image_uris=first_batch,
                 images_prefix_uri=paths.uri(paths.images_prefix),
                 job_prefix_uri=paths.uri(paths.prefix),
@@ -347,7 +348,8 @@ def prepare_labeling_input(
         "label_config_uri": paths.uri(paths.label_config_key),
         "ui_template_uri": paths.uri(paths.ui_template_key) if labeling else None,
         "output_path_uri": paths.uri(paths.labeling_prefix),
-        "workers_per_object": job.workers_per_object,
+        # The first labeling job's; with automated labeling the first batch gets its own count, the rest the job's.
+        "workers_per_object": automated["first_batch_workers_per_object"] if automated else job.workers_per_object,
         "task_title": job.task_title,
         "task_description": job.task_description,
         "task_time_limit_seconds": job.task_time_limit_seconds,

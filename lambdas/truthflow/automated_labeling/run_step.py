@@ -44,6 +44,8 @@ class AutomatedState(BaseModel):
     target: float
     confidence_level: float
     price_per_task: float
+    workers_per_object: int
+    first_batch_workers_per_object: int
 
 
 class LabelingState(BaseModel):
@@ -53,7 +55,6 @@ class LabelingState(BaseModel):
     label_attribute_name: str
     task_type: str
     label_config_uri: str
-    workers_per_object: int
     automated: AutomatedState
 
 
@@ -166,19 +167,28 @@ def route_machine_labels(
 def _report(
     result: RoutingResult, plan: LabelingPlan, labeling: LabelingState, automated: AutomatedState
 ) -> dict[str, Any]:
-    tasks_saved = len(result.machine_lines) * labeling.workers_per_object
+    n_images = len(plan.first_batch) + len(plan.remaining)
+    without = n_images * automated.workers_per_object
+    with_model = (
+        len(plan.first_batch) * automated.first_batch_workers_per_object
+        + len(result.for_people) * automated.workers_per_object
+    )
+    tasks_saved = without - with_model
     return {
         **result.summary(),
         "task_type": labeling.task_type,
         "quality_measure": "accuracy" if labeling.task_type != "bounding-box" else "mean IoU per image",
         "model_name": automated.model_name,
         "bootstrap_model": automated.bootstrap,
-        "n_images": len(plan.first_batch) + len(plan.remaining),
+        "n_images": n_images,
         "first_batch": len(plan.first_batch),
         "calibration": len(plan.calibration),
         "remaining": len(plan.remaining),
         "human_labeled": len(plan.first_batch) + len(result.for_people),
-        "workers_per_object": labeling.workers_per_object,
+        "workers_per_object": automated.workers_per_object,
+        "first_batch_workers_per_object": automated.first_batch_workers_per_object,
+        "human_tasks_without_model": without,
+        "human_tasks": with_model,
         "human_tasks_saved": tasks_saved,
         "price_per_task": automated.price_per_task,
         "cost_saved": round(tasks_saved * automated.price_per_task, 2),
@@ -196,5 +206,6 @@ def _message(result: RoutingResult, report: Mapping[str, Any]) -> str:
     return (
         f"Machine-labeled {len(result.machine_lines)} of {report['remaining']} remaining images at confidence >= "
         f"{choice.theta:.4f} ({choice.reason}); {len(result.for_people)} go to people; "
-        f"{report['human_tasks_saved']} human tasks saved (about {report['cost_saved']:.2f} USD)."
+        f"{report['human_tasks']} human tasks instead of {report['human_tasks_without_model']}, "
+        f"{report['human_tasks_saved']} saved (about {report['cost_saved']:.2f} USD)."
     )

@@ -283,10 +283,16 @@ def automated_html(summary: Mapping[str, Any] | None, figure: str | None) -> str
             "Machine-labeled",
             f"{summary['machine_labeled']} of {summary['n_images']} images ({shown_share})",
         ),
-        ("Human-labeled", f"{summary['human_labeled']} images ({summary.get('first_batch')} in the first batch)"),
+        (
+            "Human-labeled",
+            f"{summary['human_labeled']} images: {summary.get('first_batch')} in the first batch "
+            f"({summary.get('first_batch_workers_per_object')} people each), the rest "
+            f"{summary.get('workers_per_object')} each",
+        ),
         (
             "Saved",
-            f"{summary.get('human_tasks_saved')} human tasks, about {summary.get('cost_saved') or 0:.2f} USD at "
+            f"{summary.get('human_tasks')} human tasks instead of {summary.get('human_tasks_without_model')}: "
+            f"{summary.get('human_tasks_saved')} saved, about {summary.get('cost_saved') or 0:.2f} USD at "
             f"{summary.get('price_per_task')} USD per task",
         ),
     ]
