@@ -5,10 +5,12 @@ the branch can stop: each ends in a named state with its cause and a notificatio
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
 
 from truthflow.local.emulated_models import DetectorSkill, SimulatedDetector, model_artifact
@@ -167,8 +169,27 @@ def test_box_run_with_the_simulated_detector(embedded, boxes):
     report = aws.read_json(f"jobs/{boxes.job_id}/dataset/automated-labeling.json")
     assert len(machine_labeled(lines)) == report["machine_labeled"] > 0
     assert report["score_threshold"] is not None
-    transforms = boto3.client("sagemaker", region_name=REGION).list_transform_jobs()["TransformJobSummaries"]
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    transforms = sagemaker.list_transform_jobs()["TransformJobSummaries"]
     assert {job["TransformJobName"].rsplit("-", 1)[-1] for job in transforms} == {"jpg", "png"}
+    # What the run sent follows the SageMaker API model: names (length, pattern), enums, instance types.
+    api = botocore.session.get_session().get_service_model("sagemaker")
+    for summary in transforms:
+        job = sagemaker.describe_transform_job(TransformJobName=summary["TransformJobName"])
+        assert_valid(api, "TransformJobName", job["TransformJobName"])
+        assert_valid(api, "ModelName", job["ModelName"])
+        assert_valid(api, "TransformInstanceType", job["TransformResources"]["InstanceType"])
+        assert_valid(api, "BatchStrategy", job["BatchStrategy"])
+        assert_valid(api, "S3DataType", job["TransformInput"]["DataSource"]["S3DataSource"]["S3DataType"])
+        assert_valid(api, "SplitType", job["TransformInput"]["SplitType"])
+        assert_valid(api, "AssemblyType", job["TransformOutput"]["AssembleWith"])
+        assert job["MaxConcurrentTransforms"] * job["MaxPayloadInMB"] <= 100  # the API's documented product limit
+    for summary in sagemaker.list_training_jobs()["TrainingJobSummaries"]:
+        assert_valid(api, "TrainingJobName", summary["TrainingJobName"])
+    for model in sagemaker.list_models()["Models"]:
+        assert_valid(api, "ModelName", model["ModelName"])
+    for name in aws.ground_truth.jobs:
+        assert_valid(api, "LabelingJobName", name)
 
 
 def test_a_given_model_is_used_without_bootstrap_training(embedded, boxes):
@@ -193,6 +214,16 @@ def test_a_given_model_is_used_without_bootstrap_training(embedded, boxes):
     )
     assert described["ModelName"] == "previous-run-model"
     assert_every_image_once(aws, boxes)
+
+
+def assert_valid(api: Any, shape_name: str, value: str) -> None:
+    shape = api.shape_for(shape_name)
+    metadata = shape.metadata
+    assert metadata.get("min", 0) <= len(value) <= metadata.get("max", 1_000_000), (shape_name, value)
+    if "pattern" in metadata:
+        assert re.fullmatch(metadata["pattern"], value), (shape_name, value)
+    if shape.enum:
+        assert value in shape.enum, (shape_name, value)
 
 
 def failed(result: dict[str, Any]) -> tuple[str, str, str]:

@@ -317,6 +317,10 @@ def test_text_that_is_not_utf8_names_the_file():
         ({"automated_labeling": "yes"}, "automated_labeling: must be true, false or a section such as"),
         ({"automated_labeling": {"target": 0}}, "automated_labeling.target: must be greater than 0 and at most 1"),
         ({"automated_labeling": {"model": "a_b"}}, "automated_labeling.model: must be a SageMaker model name"),
+        (
+            {"automated_labeling": {"instance_type": "ml.t3.medium"}},
+            "automated_labeling.instance_type: the built-in algorithms' batch transform runs on the families",
+        ),
         ({"task_type": "bounding-boxes"}, "task_type: input should be 'bounding-box' or 'image-classification'"),
         ({"split": 0.2}, "split: input should be a valid dictionary"),
     ],

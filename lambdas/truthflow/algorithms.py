@@ -10,6 +10,9 @@ What each algorithm accepts comes from its developer-guide page:
   following GPU instances for training"); SageMaker's common instance guidance adds G4dn and G5 ("for most algorithm
   training, we support P2, P3, G4dn, and G5 GPU instances ... exceptions are noted in this guide"). Newer families
   (P4d, P5, G6, ...) are not named for these containers, so a job file may not ask for them;
+* batch transform (automated labeling) and hosting: "both CPU (such as C4) and GPU (such as P2 and P3) instances
+  can be used for the inference"; the families below are those of the older CPU and the training GPU generations that
+  the API's ``TransformInstanceType`` lists (``ml.m4``, ``ml.m5``, ``ml.c4``, ``ml.c5`` and the GPU families above);
 * image classification: "Distributed training is currently not supported in pipe mode and can only be used in file
   mode", so one training instance (a multi-GPU instance such as ``ml.p3.8xlarge`` still uses all its GPUs);
 * hyperparameter defaults: the object-detection notebook (ResNet-50 SSD, pretrained) and the Ground Truth ->
@@ -46,6 +49,8 @@ ALGORITHM_REGISTRIES = MappingProxyType(
 )
 # ml.<family>.<size>; the families the built-in MXNet algorithms are documented to train on.
 BUILT_IN_GPU_FAMILIES = ("p2", "p3", "g4dn", "g5")
+# Families the built-in MXNet containers predict on in a batch transform job (see the module docstring).
+BUILT_IN_INFERENCE_FAMILIES = ("m4", "m5", "c4", "c5", *BUILT_IN_GPU_FAMILIES)
 _INSTANCE_TYPE = re.compile(r"ml\.(?P<family>[a-z0-9-]+)\.[a-z0-9]+")
 
 
@@ -141,3 +146,14 @@ ALGORITHM_FOR_TASK: MappingProxyType[str, BuiltInAlgorithm] = MappingProxyType(
 
 def algorithm_for(task_type: TaskType) -> BuiltInAlgorithm:
     return ALGORITHM_FOR_TASK[task_type]
+
+
+def transform_instance_problem(instance_type: str) -> str | None:
+    """Why a batch transform job of a built-in algorithm cannot run on ``instance_type``, or ``None``."""
+    match = _INSTANCE_TYPE.fullmatch(instance_type)
+    if match is None:
+        return "must be a SageMaker instance type such as 'ml.m5.xlarge'"
+    if match["family"] not in BUILT_IN_INFERENCE_FAMILIES:
+        families = ", ".join(f"ml.{family}.*" for family in BUILT_IN_INFERENCE_FAMILIES)
+        return f"the built-in algorithms' batch transform runs on the families {families}; {instance_type!r} is not one"
+    return None

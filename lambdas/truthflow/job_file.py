@@ -105,7 +105,7 @@ from pydantic import (
     model_validator,
 )
 
-from truthflow.algorithms import algorithm_for
+from truthflow.algorithms import algorithm_for, transform_instance_problem
 from truthflow.groundtruth.input_manifest import check_s3_uri
 from truthflow.groundtruth.label_config import TaskType, validate_labels
 from truthflow.job_file_errors import JobFileError, describe, json_kind
@@ -220,6 +220,13 @@ def _context(info: ValidationInfo) -> Mapping[str, Any]:
 def _instance_type(value: str) -> str:
     if not _INSTANCE_TYPE.fullmatch(value):
         raise ValueError("must be a SageMaker instance type such as 'ml.m5.xlarge'")
+    return value
+
+
+def _transform_instance_type(value: str) -> str:
+    problem = transform_instance_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
@@ -432,7 +439,7 @@ class AutomatedLabelingSettings(BaseModel):
     calibration_fraction: Annotated[float, _strictly_between(0.0, 1.0)] = 0.5
     confidence_level: Annotated[float, _between(0.5, 0.999)] = 0.95
     model: Annotated[str, AfterValidator(_model_name)] | None = None
-    instance_type: InstanceType = "ml.m5.xlarge"
+    instance_type: Annotated[str, AfterValidator(_transform_instance_type)] = "ml.m5.xlarge"
     price_per_task: Annotated[float, _between(0.0, 1_000.0)] = 0.08
     first_batch_workers_per_object: WorkersPerObject | None = None
 
