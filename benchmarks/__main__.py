@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import box_accuracy, groundtruth_handlers, offline_demo
+from benchmarks import box_accuracy, groundtruth_handlers, local_tools, offline_demo
 from benchmarks.classification import (
     DATASETS,
     TIMED_DATASETS,
@@ -172,6 +172,8 @@ def main() -> int:
     print_boxes(box_accuracy.run(args.datasets_root))
     print("\n## Ground Truth Lambdas and converters (targets: batch < 1 s, import < 0.5 s, >= 20,000 lines/s)\n")
     print(groundtruth_handlers.table(groundtruth_handlers.run()))
+    print("\n## Offline tools (timed here, not in the tests; anchors measured in the same run)\n")
+    print(local_tools.table(local_tools.run()))
     demo = offline_demo.run()
     print(
         f"\n## Offline run (make demo, default sample, warm): {demo['status']}, best of {demo['runs']} "
