@@ -116,7 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="careful=2,sloppy=2,biased=1,spammer=1",
         help="simulated workforce mix (default careful=2,sloppy=2,biased=1,spammer=1)",
     )
-    demo.add_argument("--workers-per-object", type=int, default=5, help="workers who label each image (default 5)")
+    demo.add_argument(
+        "--workers-per-object",
+        type=int,
+        help="workers who label each image, 1-9 and at most the workforce (default: the sample job's 5, or the "
+        "workforce when smaller)",
+    )
     demo.add_argument("--max-items", type=int, default=200, help="items replayed from a data set folder (default 200)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", type=Path, default=Path("demo-output"), help="report and outputs (default demo-output)")
