@@ -10,10 +10,15 @@ from pathlib import Path
 from truthflow.answer_files import read_box_answers, read_label_answers
 from truthflow.consolidation.boxes import consolidate_boxes
 from truthflow.consolidation.labels import DEFAULT_METHOD, METHODS, consolidate_labels
-from truthflow.tables import InputError, write_rows
+from truthflow.tables import InputError, check_output_path, write_rows
+
+
+def _warn(message: str) -> None:
+    print(f"truthflow: warning: {message}", file=sys.stderr)
 
 
 def _consolidate(args: argparse.Namespace) -> int:
+    check_output_path(args.out, [args.answers])
     answers = read_label_answers(args.answers)
     result = consolidate_labels(answers.items, answers.workers, answers.labels, method=args.method)
     if result.duplicates_dropped:
@@ -32,7 +37,8 @@ def _consolidate(args: argparse.Namespace) -> int:
 
 
 def _consolidate_boxes(args: argparse.Namespace) -> int:
-    images = read_box_answers(args.answers, args.assignments)
+    check_output_path(args.out, [args.answers, args.assignments])
+    images = read_box_answers(args.answers, args.assignments, warn=_warn)
     label_set = sorted({box.label for image in images for answer in image.answers for box in answer.boxes})
     result = consolidate_boxes(images, label_set=label_set)
     for rejected in result.rejected:
