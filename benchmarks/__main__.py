@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import box_accuracy, groundtruth_handlers, local_tools, offline_demo
+from benchmarks import box_accuracy, groundtruth_handlers, local_tools, offline_demo, scale
 from benchmarks.classification import (
     DATASETS,
     TIMED_DATASETS,
@@ -174,6 +174,8 @@ def main() -> int:
     print(groundtruth_handlers.table(groundtruth_handlers.run()))
     print("\n## Offline tools (timed here, not in the tests; anchors measured in the same run)\n")
     print(local_tools.table(local_tools.run()))
+    print("\n## Whole-job steps at 100,000 images (moto S3; capacity: a third of 15 min and of 3008 MB)\n")
+    print(scale.table(scale.run()), flush=True)
     demo = offline_demo.run()
     print(
         f"\n## Offline run (make demo, default sample, warm): {demo['status']}, best of {demo['runs']} "

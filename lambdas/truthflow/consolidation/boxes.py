@@ -87,7 +87,7 @@ Coordinates = Literal["worker_skill", "median"]
 _MAX_BATCH_CELLS = 1 << 20
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Box:
     """One box drawn by a worker, in pixels; ``left``/``top`` is the top-left corner."""
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from truthflow.consolidation.boxes import Box, ImageAnswers, WorkerAnswer, consolidate_boxes
+from truthflow.consolidation.boxes import ConsolidatedBox, ImageAnswers, WorkerAnswer, consolidate_boxes
 from truthflow.consolidation.labels import consolidate_labels
 from truthflow.consolidation.majority_vote import FloatArray
 from truthflow.groundtruth.events import build_consolidation_response_entry
@@ -253,6 +253,126 @@ def _kind(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
+@dataclass
+class BatchConsolidation:
+    """The engine's results for a parsed batch. :meth:`content` shapes one object's Ground Truth content when it is
+    asked for, so that a whole job's contents are written one at a time instead of all being held."""
+
+    batch: ParsedBatch
+    labels: list[str]
+    label_attribute_name: str
+    job_name: str
+    workers: list[str]
+    worker_counts: FloatArray
+    problems: list[Problem]
+    classes: dict[int, tuple[str, float]] = field(default_factory=dict)
+    boxes: dict[int, tuple[list[ConsolidatedBox], tuple[int, int]]] = field(default_factory=dict)
+    creation_date: str = field(default_factory=format_creation_date)
+
+    _reasons: dict[ObjectId, list[str]] | None = field(default=None, repr=False)
+
+    def consolidated(self, position: int) -> bool:
+        return position in self.classes or position in self.boxes
+
+    def content(self, position: int) -> dict[str, Any]:
+        """The content of ``batch.objects[position]``: its label, or null and its failure reason."""
+        if position in self.classes:
+            label, confidence = self.classes[position]
+            return classification_annotation(
+                label_attribute_name=self.label_attribute_name,
+                class_names=self.labels,
+                label=label,
+                confidence=confidence,
+                job_name=self.job_name,
+                creation_date=self.creation_date,
+            )
+        if position in self.boxes:
+            boxes, (width, height) = self.boxes[position]
+            return detection_annotation(
+                label_attribute_name=self.label_attribute_name,
+                class_names=self.labels,
+                boxes=boxes,
+                image_width=width,
+                image_height=height,
+                job_name=self.job_name,
+                creation_date=self.creation_date,
+            )
+        if self._reasons is None:
+            self._reasons = {}
+            for problem in self.problems:
+                self._reasons.setdefault(problem.dataset_object_id, []).append(problem.reason)
+        return failed_content(
+            label_attribute_name=self.label_attribute_name,
+            task_type=self.batch.task_type,
+            job_name=self.job_name,
+            reason=failure_reason(self._reasons.get(self.batch.objects[position].dataset_object_id, [])),
+            creation_date=self.creation_date,
+        )
+
+
+def consolidate_objects(
+    batch: ParsedBatch,
+    *,
+    labels: Sequence[str],
+    label_attribute_name: str,
+    job_name: str,
+    prior_counts: FloatArray | None = None,
+) -> BatchConsolidation:
+    """Run the engine over a parsed batch. ``prior_counts`` (len(batch.workers), K, K): label confusion counts
+    carried from earlier batches (the class answered for classification, the box label for boxes)."""
+    labels = list(labels)
+    result = BatchConsolidation(
+        batch, labels, label_attribute_name, job_name, [], np.zeros((0, len(labels), len(labels))), list(batch.problems)
+    )
+    # The engine works on string names; positions stand in for the ids (which may mix strings and integers).
+    if batch.task_type == "image-classification":
+        answered = [position for position, obj in enumerate(batch.objects) if obj.labels]
+        if answered:
+            result.workers = batch.workers
+            items = [str(position) for position in answered for _ in batch.objects[position].labels]
+            answer_workers = [worker for position in answered for worker in batch.objects[position].labels]
+            answer_labels = [label for position in answered for label in batch.objects[position].labels.values()]
+            # Workers are coded in first-seen order, which is batch.workers' order: prior_counts lines up.
+            classes = consolidate_labels(
+                items, answer_workers, answer_labels, label_set=labels, prior_counts=prior_counts
+            )
+            result.worker_counts = classes.worker_counts
+            for item, label, confidence in zip(classes.item_names, classes.labels, classes.confidence, strict=True):
+                result.classes[int(item)] = (label, float(confidence))
+    else:
+        sized: dict[int, tuple[int, int]] = {}
+        for position, obj in enumerate(batch.objects):
+            size = obj.image_size
+            if obj.boxes and size is not None:
+                sized[position] = size
+            elif obj.boxes:
+                result.problems.append(Problem(obj.dataset_object_id, None, "no answer reports inputImageProperties"))
+        images = [
+            ImageAnswers(
+                image=str(position),
+                width=float(width),
+                height=float(height),
+                answers=tuple(WorkerAnswer(worker, boxes) for worker, boxes in batch.objects[position].boxes.items()),
+            )
+            for position, (width, height) in sized.items()
+        ]
+        carried = None
+        if prior_counts is not None:
+            carried = {worker: prior_counts[row] for row, worker in enumerate(batch.workers)}
+        consolidation = consolidate_boxes(images, label_set=labels, prior_label_counts=carried)
+        del images
+        result.workers = [worker for worker in batch.workers if worker in consolidation.label_counts]
+        result.worker_counts = np.array([consolidation.label_counts[worker] for worker in result.workers]).reshape(
+            len(result.workers), len(labels), len(labels)
+        )
+        for rejected in consolidation.rejected:
+            object_id = batch.objects[int(rejected.image)].dataset_object_id
+            result.problems.append(Problem(object_id, rejected.worker, rejected.reason))
+        for position, size in sized.items():
+            result.boxes[position] = (consolidation.boxes[str(position)], size)
+    return result
+
+
 def consolidate_batch(
     batch: ParsedBatch,
     *,
@@ -261,96 +381,16 @@ def consolidate_batch(
     job_name: str,
     prior_counts: FloatArray | None = None,
 ) -> BatchResult:
-    """Consolidate a parsed batch. ``prior_counts`` (len(batch.workers), K, K): label confusion counts carried from
-    earlier batches (the class answered for classification, the box label for boxes)."""
-    creation_date = format_creation_date()
-    problems = list(batch.problems)
-    workers: list[str] = []
-    worker_counts = np.zeros((0, len(labels), len(labels)))
-    # The engine works on string names; positions stand in for the ids (which may mix strings and integers).
-    key_of = {id(obj): str(position) for position, obj in enumerate(batch.objects)}
-    by_key: dict[str, dict[str, Any]] = {}
-    if batch.task_type == "image-classification":
-        answered = [obj for obj in batch.objects if obj.labels]
-        if answered:
-            workers = batch.workers
-            items = [key_of[id(obj)] for obj in answered for _ in obj.labels]
-            answer_workers = [worker for obj in answered for worker in obj.labels]
-            answer_labels = [label for obj in answered for label in obj.labels.values()]
-            # Workers are coded in first-seen order, which is batch.workers' order: prior_counts lines up.
-            result = consolidate_labels(
-                items, answer_workers, answer_labels, label_set=labels, prior_counts=prior_counts
-            )
-            worker_counts = result.worker_counts
-            for item, label, confidence in zip(result.item_names, result.labels, result.confidence, strict=True):
-                by_key[item] = classification_annotation(
-                    label_attribute_name=label_attribute_name,
-                    class_names=labels,
-                    label=label,
-                    confidence=float(confidence),
-                    job_name=job_name,
-                    creation_date=creation_date,
-                )
-    else:
-        sized: list[tuple[ObjectAnswers, tuple[int, int]]] = []
-        for obj in batch.objects:
-            size = obj.image_size
-            if obj.boxes and size is not None:
-                sized.append((obj, size))
-            elif obj.boxes:
-                problems.append(Problem(obj.dataset_object_id, None, "no answer reports inputImageProperties"))
-        images = [
-            ImageAnswers(
-                image=key_of[id(obj)],
-                width=float(width),
-                height=float(height),
-                answers=tuple(
-                    WorkerAnswer(worker, tuple(Box(b.label, b.left, b.top, b.width, b.height) for b in boxes))
-                    for worker, boxes in obj.boxes.items()
-                ),
-            )
-            for obj, (width, height) in sized
-        ]
-        carried = None
-        if prior_counts is not None:
-            carried = {worker: prior_counts[row] for row, worker in enumerate(batch.workers)}
-        consolidation = consolidate_boxes(images, label_set=labels, prior_label_counts=carried)
-        workers = [worker for worker in batch.workers if worker in consolidation.label_counts]
-        worker_counts = np.array([consolidation.label_counts[worker] for worker in workers]).reshape(
-            len(workers), len(labels), len(labels)
-        )
-        id_of = {key_of[id(obj)]: obj.dataset_object_id for obj in batch.objects}
-        for rejected in consolidation.rejected:
-            problems.append(Problem(id_of.get(rejected.image, rejected.image), rejected.worker, rejected.reason))
-        for obj, (width, height) in sized:
-            by_key[key_of[id(obj)]] = detection_annotation(
-                label_attribute_name=label_attribute_name,
-                class_names=labels,
-                boxes=consolidation.boxes[key_of[id(obj)]],
-                image_width=width,
-                image_height=height,
-                job_name=job_name,
-                creation_date=creation_date,
-            )
-    response = []
-    n_failed = 0
-    reasons_of: dict[ObjectId, list[str]] = {}
-    for problem in problems:
-        reasons_of.setdefault(problem.dataset_object_id, []).append(problem.reason)
-    for obj in batch.objects:
-        content = by_key.get(key_of[id(obj)])
-        if content is None:
-            n_failed += 1
-            reasons = reasons_of.get(obj.dataset_object_id, [])
-            content = failed_content(
-                label_attribute_name=label_attribute_name,
-                task_type=batch.task_type,
-                job_name=job_name,
-                reason=_failure_reason(reasons),
-                creation_date=creation_date,
-            )
-        response.append(build_consolidation_response_entry(obj.dataset_object_id, label_attribute_name, content))
-    return BatchResult(response, workers, worker_counts, problems, n_failed)
+    """Consolidate a parsed batch into the ACS response (see :func:`consolidate_objects`)."""
+    result = consolidate_objects(
+        batch, labels=labels, label_attribute_name=label_attribute_name, job_name=job_name, prior_counts=prior_counts
+    )
+    response = [
+        build_consolidation_response_entry(obj.dataset_object_id, label_attribute_name, result.content(position))
+        for position, obj in enumerate(batch.objects)
+    ]
+    n_failed = sum(not result.consolidated(position) for position in range(len(batch.objects)))
+    return BatchResult(response, result.workers, result.worker_counts, result.problems, n_failed)
 
 
 def failed_batch(
@@ -371,7 +411,7 @@ def failed_batch(
     return BatchResult(response, [], np.zeros((0, 0, 0)), [Problem(i, None, reason) for i in ids], len(ids))
 
 
-def _failure_reason(reasons: Sequence[str]) -> str:
+def failure_reason(reasons: Sequence[str]) -> str:
     """The problems of a failed object, joined; a long list is cut (the full list is in the logs / quality.json)."""
     if not reasons:
         return "no worker answers"

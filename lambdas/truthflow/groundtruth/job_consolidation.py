@@ -43,12 +43,13 @@ from truthflow.groundtruth.consolidation_batch import (
     ParsedBatch,
     Problem,
     add_answer,
-    consolidate_batch,
+    consolidate_objects,
     failed_content,
+    failure_reason,
 )
 from truthflow.groundtruth.existing_manifest import normalise_existing_manifest
 from truthflow.groundtruth.label_config import TaskType, validate_labels
-from truthflow.groundtruth.output_manifest import format_creation_date, output_manifest_line, parse_output_manifest_line
+from truthflow.groundtruth.output_manifest import output_manifest_line, parse_output_manifest_line
 from truthflow.groundtruth.worker_answers import BOUNDING_BOX_ELEMENT_NAMES, IMAGE_CLASSIFIER_ELEMENT_NAMES
 
 __all__ = [
@@ -172,9 +173,8 @@ def consolidate_job(
             add_answer(answers, worker, content, labels=labels, task_type=kind, problems=problems)
         objects.append(answers)
     batch = ParsedBatch(kind, objects, problems)
-    result = consolidate_batch(batch, labels=labels, label_attribute_name=label_attribute_name, job_name=job_name)
-    contents = {str(entry["datasetObjectId"]): entry["consolidatedAnnotation"]["content"] for entry in result.response}
-    answers_by_id = {str(obj.dataset_object_id): obj for obj in batch.objects}
+    result = consolidate_objects(batch, labels=labels, label_attribute_name=label_attribute_name, job_name=job_name)
+    position_of = {str(obj.dataset_object_id): position for position, obj in enumerate(batch.objects)}
 
     quality = DatasetQuality(
         source="worker-responses",
@@ -195,34 +195,35 @@ def consolidate_job(
     reasons_of: dict[str, list[str]] = {}
     for problem in problems:
         reasons_of.setdefault(str(problem.dataset_object_id), []).append(problem.reason)
-    creation_date = format_creation_date()
     for index, data_object in enumerate(data_objects):
         object_id = str(index)
-        content = contents.pop(object_id, None)
-        if content is None:
+        position = position_of.get(object_id)
+        if position is not None:
+            content = result.content(position)  # shaped now, written now: the job's contents are never all held
+        else:
             if not isinstance(data_object.get("source-ref"), str):
                 reason = "the input manifest line has no source-ref"
             elif object_id not in answered:
                 reason = "no worker response"
             else:
-                reason = "; ".join(reasons_of.get(object_id, ())) or "no usable worker answer"
+                found = reasons_of.get(object_id)
+                reason = failure_reason(found) if found else "no usable worker answer"
             content = failed_content(
                 label_attribute_name=label_attribute_name,
                 task_type=kind,
                 job_name=job_name,
                 reason=reason,
-                creation_date=creation_date,
+                creation_date=result.creation_date,
             )
         line = output_manifest_line(data_object, content)
         record = parse_output_manifest_line(line, label_attribute_name=label_attribute_name, class_names=labels)
         if record is None:
             metadata = content.get(f"{label_attribute_name}-metadata") or {}
             reason = str(metadata.get("failure-reason") or "no label")
-            quality.failed.append(
-                FailedObject(object_id, index + 1, text_or_none(data_object.get("source-ref")), reason)
-            )
+            source_ref = text_or_none(data_object.get("source-ref"))
+            quality.failed.append(FailedObject(object_id, index + 1, source_ref, reason))
         else:
-            score_object(quality, record, answers_by_id.get(object_id))
+            score_object(quality, record, batch.objects[position] if position is not None else None)
         writer.add(line, record)
     add_worker_accuracy(quality, result.workers, result.worker_counts)
     return quality

@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from truthflow.consolidation.boxes import Box
 from truthflow.groundtruth.bounded_json import JsonLimitError, loads_bounded
 
 # Box consolidation holds (boxes on an image)^2 numbers: 9 workers (Ground Truth's maximum per object) x 500 boxes
@@ -51,15 +52,9 @@ class AnswerLimitError(WorkerContentError):
     """A worker answer refused for its size (too many boxes, too long, nested too deeply)."""
 
 
-@dataclass(frozen=True, slots=True)
-class PixelBox:
-    """One box drawn by a worker, in pixels of the original image."""
-
-    label: str
-    left: float
-    top: float
-    width: float
-    height: float
+PixelBox = Box
+"""One box drawn by a worker, in pixels of the original image (``label``, ``left``, ``top``, ``width``, ``height``):
+the box consolidation engine's own type, so a batch's boxes go to the engine without being copied."""
 
 
 @dataclass(frozen=True, slots=True)
