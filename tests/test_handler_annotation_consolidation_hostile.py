@@ -305,3 +305,27 @@ def test_a_throttled_table_means_no_carried_skill_not_a_failed_batch(
     )
     assert metrics_of(capsys.readouterr().out)["WorkerStatsUnavailable"] == 2
     assert boto3.client("dynamodb", region_name=REGION).scan(TableName="worker-stats")["Count"] == 0
+
+
+def test_a_skill_model_too_large_for_memory_falls_back_to_plurality_vote(
+    s3, load_handler, lambda_context, monkeypatch, capsys
+):
+    from truthflow.groundtruth import consolidation_batch
+
+    labels = [f"l{index}" for index in range(40)]
+    workers = [f"w{index}" for index in range(30)]
+    # 30 workers x 40 x 40 labels x 8 bytes = 384,000 bytes per model array; the budget is set just below.
+    monkeypatch.setattr(consolidation_batch, "MAX_SKILL_MODEL_BYTES", 383_999)
+    objects = [
+        data_object(str(index), [class_answer(w, labels[index] if n < 2 else labels[0]) for n, w in enumerate(workers)])
+        for index in range(3)
+    ]
+    objects[2]["annotations"] = [class_answer("w1", "l5"), class_answer("w2", "l3")]  # a tie: first in label order
+    put_payload(s3, objects)
+    response = load_handler("annotation_consolidation").lambda_handler(request(labels), lambda_context)
+    names = [content_of(response, str(i))["pens-v1-metadata"]["class-name"] for i in range(3)]
+    assert names == ["l0", "l0", "l3"]
+    assert content_of(response, "1")["pens-v1-metadata"]["confidence"] == pytest.approx(28 / 30, abs=0.01)
+    printed = capsys.readouterr().out
+    assert "consolidated by plurality vote: a skill model of 30 workers x 40^2 labels" in printed
+    assert metrics_of(printed)["SkillModelSkipped"] == 1

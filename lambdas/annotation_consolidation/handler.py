@@ -93,6 +93,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> list[dict[s
         metrics.add_metric(name="BatchesNotConsolidated", unit=MetricUnit.Count, value=1)
         result = failed_batch(raw_objects, reason=f"internal error: {error}", task_type=task_type, **shape)
         return report(result, batch)
+    if result.note is not None:
+        logger.warning("batch consolidated without the worker-skill model", extra={"note": result.note})
+        metrics.add_metric(name="SkillModelSkipped", unit=MetricUnit.Count, value=1)
     if stats and result.workers:
         store_carried_skill(stats, job, batch, labels, result)
     return report(result, batch)

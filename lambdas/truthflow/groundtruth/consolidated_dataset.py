@@ -132,6 +132,7 @@ class DatasetQuality:
     problems: list[Problem] = field(default_factory=list)
     n_response_files: int = 0
     unmatched_object_ids: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def n_failed(self) -> int:
@@ -197,6 +198,7 @@ class DatasetQuality:
                 ],
             },
             "responses_without_object": sorted(self.unmatched_object_ids, key=id_order),
+            "notes": self.notes,
         }
         if self.task_type == "bounding-box":
             summary["n_boxes"] = self.n_boxes

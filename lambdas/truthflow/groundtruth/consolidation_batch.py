@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,10 @@ from truthflow.groundtruth.worker_answers import (
 
 # A failed object's failure-reason lists at most this many problems (each object's output line stays small).
 MAX_REASONS_SHOWN = 10
+# The class model holds a few (workers, K, K) float arrays. Past this size for one of them (e.g. 100 workers x 560
+# labels), a batch is consolidated by plurality vote instead, so that a large label set answered by many workers
+# cannot exhaust a Lambda's memory.
+MAX_SKILL_MODEL_BYTES = 256 << 20
 
 
 ObjectId = str | int
@@ -114,6 +118,7 @@ class BatchResult:
     worker_counts: FloatArray
     problems: list[Problem]
     n_failed: int
+    note: str | None = None
 
 
 def detect_task_type(raw_objects: Sequence[Any]) -> TaskType:
@@ -268,7 +273,8 @@ class BatchConsolidation:
     classes: dict[int, tuple[str, float]] = field(default_factory=dict)
     boxes: dict[int, tuple[list[ConsolidatedBox], tuple[int, int]]] = field(default_factory=dict)
     creation_date: str = field(default_factory=format_creation_date)
-
+    note: str | None = None
+    """How the batch was consolidated when not by the worker-skill model, and why."""
     _reasons: dict[ObjectId, list[str]] | None = field(default=None, repr=False)
 
     def consolidated(self, position: int) -> bool:
@@ -327,7 +333,15 @@ def consolidate_objects(
     # The engine works on string names; positions stand in for the ids (which may mix strings and integers).
     if batch.task_type == "image-classification":
         answered = [position for position, obj in enumerate(batch.objects) if obj.labels]
-        if answered:
+        model_bytes = len(batch.workers) * len(labels) ** 2 * 8
+        if answered and model_bytes > MAX_SKILL_MODEL_BYTES:
+            result.note = (
+                f"consolidated by plurality vote: a skill model of {len(batch.workers):,} workers x "
+                f"{len(labels):,}^2 labels would take {model_bytes / 2**20:,.0f} MiB per array"
+            )
+            for position in answered:
+                result.classes[position] = _plurality(batch.objects[position].labels.values(), labels)
+        elif answered:
             result.workers = batch.workers
             items = [str(position) for position in answered for _ in batch.objects[position].labels]
             answer_workers = [worker for position in answered for worker in batch.objects[position].labels]
@@ -373,6 +387,14 @@ def consolidate_objects(
     return result
 
 
+def _plurality(answers: Iterable[str], labels: Sequence[str]) -> tuple[str, float]:
+    """The most frequent answer (ties to the first in label order) and its share of the answers."""
+    counts = Counter(answers)
+    order = {label: code for code, label in enumerate(labels)}
+    label = min(counts, key=lambda name: (-counts[name], order.get(name, len(order))))
+    return label, counts[label] / sum(counts.values())
+
+
 def consolidate_batch(
     batch: ParsedBatch,
     *,
@@ -390,7 +412,7 @@ def consolidate_batch(
         for position, obj in enumerate(batch.objects)
     ]
     n_failed = sum(not result.consolidated(position) for position in range(len(batch.objects)))
-    return BatchResult(response, result.workers, result.worker_counts, result.problems, n_failed)
+    return BatchResult(response, result.workers, result.worker_counts, result.problems, n_failed, result.note)
 
 
 def failed_batch(

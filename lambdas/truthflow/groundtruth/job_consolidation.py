@@ -185,6 +185,7 @@ def consolidate_job(
         problems=result.problems,
         n_response_files=n_response_files,
         unmatched_object_ids=unmatched,
+        notes=[result.note] if result.note else [],
     )
     for problem in quality.problems:
         if problem.worker is not None:
