@@ -7,8 +7,10 @@ from typing import Any
 
 from emulated_aws import DATA_BUCKET
 
+from truthflow.aws import job_store
 from truthflow.aws import s3 as s3_adapter
-from truthflow.aws.s3 import ConcurrentS3Destination, S3Destination, S3JobStore
+from truthflow.aws.job_store import S3JobStore
+from truthflow.aws.s3 import ConcurrentS3Destination, S3Destination
 
 
 def test_small_and_large_text_files_arrive_whole_and_large_ones_are_streamed(s3, monkeypatch):
@@ -33,7 +35,7 @@ def test_small_and_large_text_files_arrive_whole_and_large_ones_are_streamed(s3,
 
 
 def test_worker_response_files_come_back_in_key_order_with_unreadable_ones_named(s3, monkeypatch):
-    monkeypatch.setattr(s3_adapter, "MAX_READ_AHEAD", 3)
+    monkeypatch.setattr(job_store, "MAX_READ_AHEAD", 3)
     keys = [f"responses/{number}/r.json" for number in range(20)]
     for number, key in enumerate(keys):
         if number != 7:

@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from truthflow.aws.s3 import S3JobStore
+from truthflow.aws.job_store import S3JobStore
 from truthflow.job_dataset import ConsolidateJobRequest, consolidate_whole_job
 
 logger = Logger()

@@ -87,7 +87,7 @@ class ConsolidateJobRequest(BaseModel):
 
 
 class JobStore(Protocol):
-    """The storage the step reads and writes (``truthflow.aws.s3.S3JobStore`` in the Lambda)."""
+    """The storage the step reads and writes (``truthflow.aws.job_store.S3JobStore`` in the Lambda)."""
 
     def list_keys(self, bucket: str, prefix: str) -> Iterable[str]:
         """Every key under ``prefix``."""
