@@ -217,6 +217,17 @@ def anchor_seconds(client: Any, labeling: dict[str, Any], files: int, sample: in
     return (time.perf_counter() - started) / sample * files
 
 
+@contextlib.contextmanager
+def _handlers_forgotten() -> Iterator[None]:
+    """Handler modules imported here are dropped afterwards: their clients and Powertools settings belong to this
+    benchmark's environment, not to whatever imports them next (the offline run)."""
+    try:
+        yield
+    finally:
+        for module in ("reconsolidate.handler", "build_training_data.handler"):
+            sys.modules.pop(module, None)
+
+
 def run_task(task_type: str, images: int) -> list[dict[str, Any]]:
     import importlib
 
@@ -224,12 +235,10 @@ def run_task(task_type: str, images: int) -> list[dict[str, Any]]:
     from moto import mock_aws
 
     rows = []
-    with mock_aws():
+    with mock_aws(), _handlers_forgotten():
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET)
         labeling = put_job(task_type, images)
-        for module in ("reconsolidate.handler", "build_training_data.handler"):
-            sys.modules.pop(module, None)
         consolidate = importlib.import_module("reconsolidate.handler")
         kept: dict[str, bytes] = {}
         event = {"bucket": BUCKET, "job_id": JOB_ID, "labeling": labeling}
