@@ -16,7 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import annotation_imports, box_accuracy, groundtruth_handlers, memory, offline_demo, simulated_crowds
+from benchmarks import (
+    annotation_imports,
+    box_accuracy,
+    groundtruth_handlers,
+    local_tools,
+    memory,
+    offline_demo,
+    scale,
+    simulated_crowds,
+)
 from benchmarks.classification import (
     DATASETS,
     TIMED_DATASETS,
@@ -29,7 +38,7 @@ from benchmarks.classification import (
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATASETS_ROOT = REPO.parent / "shared" / "crowd_datasets"
-PARTS = ("accuracy", "gold", "simulated", "speed", "memory", "boxes", "handlers", "imports", "demo")
+PARTS = ("accuracy", "gold", "simulated", "speed", "memory", "boxes", "handlers", "imports", "tools", "scale", "demo")
 
 
 def run_anchor(
@@ -285,6 +294,12 @@ def main() -> int:
         )
         print(annotation_imports.table_header(), flush=True)
         annotation_imports.run(progress=lambda line: print(line, flush=True))
+    if "tools" in parts:
+        print("\n## Offline tools (timed here, not in the tests; anchors measured in the same run)\n")
+        print(local_tools.table(local_tools.run()))
+    if "scale" in parts:
+        print("\n## Whole-job steps at 100,000 images (moto S3; capacity: a third of 15 min and of 3008 MB)\n")
+        print(scale.table(scale.run()), flush=True)
     if "demo" in parts:
         demo = offline_demo.run()
         print(

@@ -43,6 +43,11 @@ class GroundTruthLabeling(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        labeling_jobs = stack.format_arn(service="sagemaker", resource="labeling-job", resource_name="*")
+
+        def describe_labeling_jobs() -> iam.PolicyStatement:
+            return iam.PolicyStatement(actions=["sagemaker:DescribeLabelingJob"], resources=[labeling_jobs])
+
         self.pre_labeling = PipelineFunction(
             self,
             "PreLabelingFunction",
@@ -51,6 +56,8 @@ class GroundTruthLabeling(Construct):
             layer=layer,
             log_retention=log_retention,
             timeout=Duration.seconds(30),
+            # A plain manifest line takes the job's labels: DescribeLabelingJob, then its label-category file.
+            statements=[read_objects(data, "jobs/*/manifests/*", "jobs/*/labeling/*"), describe_labeling_jobs()],
         )
         self.annotation_consolidation = PipelineFunction(
             self,
@@ -64,13 +71,12 @@ class GroundTruthLabeling(Construct):
             environment={"WORKER_STATS_TABLE": worker_stats.table_name},
             statements=[
                 read_objects(data, "jobs/*/labeling/*", "jobs/*/manifests/*"),
+                # Query loads a worker's counts; a batch adds them in a transaction with a marker (PutItem).
                 iam.PolicyStatement(
-                    actions=["dynamodb:BatchGetItem", "dynamodb:UpdateItem"], resources=[worker_stats.table_arn]
+                    actions=["dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"],
+                    resources=[worker_stats.table_arn],
                 ),
-                iam.PolicyStatement(
-                    actions=["sagemaker:DescribeLabelingJob"],
-                    resources=[stack.format_arn(service="sagemaker", resource="labeling-job", resource_name="*")],
-                ),
+                describe_labeling_jobs(),
             ],
         )
         self.role = iam.Role(

@@ -52,3 +52,41 @@ def test_a_second_demo_run_replaces_the_first_runs_outputs(tmp_path, capsys):
     assert main([*arguments[:-2], "--seed", "1", "--out", str(tmp_path)]) == 0
     labeling = tmp_path / "s3" / "truthflow-data" / "jobs" / "pens-v1" / "labeling"
     assert len(list(labeling.iterdir())) == 1  # only the latest run's labeling job
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--images", "0"], "--images: must be an integer of at least 1 (got 0)"),
+        (["--seed", "-1"], "--seed: must be an integer of at least 0 (got -1)"),
+        (["--max-items", "0"], "--max-items: must be an integer of at least 1 (got 0)"),
+        (["--workers-per-object", "0"], "--workers-per-object: must be between 1 and 9 (got 0)"),
+        (["--workers-per-object", "10"], "--workers-per-object: must be between 1 and 9 (got 10)"),
+        (
+            ["--workers-per-object", "9", "--workers", "careful=2"],
+            "--workers-per-object 9: the workforce has only 2 worker(s) (careful=2)",
+        ),
+    ],
+)
+def test_impossible_demo_options_are_clear_errors(tmp_path, capsys, arguments, message):
+    assert main(["demo", *arguments, "--out", str(tmp_path / "out")]) == 2
+    captured = capsys.readouterr()
+    assert f"truthflow: error: {message}" in captured.err
+    assert "Traceback" not in captured.err and not captured.out
+    assert not (tmp_path / "out" / "s3").exists()  # refused before anything ran
+
+
+def test_out_naming_a_file_is_a_clear_error(tmp_path, capsys):
+    a_file = tmp_path / "report.html"
+    a_file.write_text("keep me")
+    assert main(["demo", "--out", str(a_file)]) == 2
+    assert main(["demo", "--out", str(a_file / "inside")]) == 2
+    errors = capsys.readouterr().err
+    assert f"--out {a_file}: is a file; name a folder" in errors
+    assert f"--out {a_file / 'inside'}: cannot create the folder" in errors
+    assert a_file.read_text() == "keep me"
+
+
+def test_a_smaller_workforce_without_workers_per_object_labels_with_everyone(tmp_path, capsys):
+    assert main(["demo", "--images", "4", "--workers", "careful=2", "--out", str(tmp_path)]) == 0
+    assert "2 simulated workers (2 careful), 2 per image" in capsys.readouterr().out

@@ -12,6 +12,8 @@ from truthflow.groundtruth import (
     parse_bounding_box_content,
     parse_image_classification_content,
 )
+from truthflow.groundtruth.bounded_json import loads_bounded, nesting_depth
+from truthflow.groundtruth.worker_answers import MAX_BOXES_PER_ANSWER, AnswerLimitError
 
 DOC_BOX_CONTENT = (
     '{"boundingBox":{"boundingBoxes":[{"height":2052,"label":"Bird","left":583,"top":302,"width":1375}],'
@@ -73,27 +75,85 @@ def box_content(**box_fields):
 
 
 @pytest.mark.parametrize(
+    ("box_fields", "message"),
+    [
+        ({"width": -3}, "boundingBox.boundingBoxes[0].width: must not be negative"),
+        ({"height": ...}, "boundingBox.boundingBoxes[0].height: missing"),
+        ({"left": "12"}, "boundingBox.boundingBoxes[0].left: expected a finite number"),
+        ({"top": True}, "boundingBox.boundingBoxes[0].top: expected a finite number"),
+        ({"label": 5}, "boundingBox.boundingBoxes[0].label: expected a non-empty string"),
+        ({"label": "Cat"}, "boundingBox.boundingBoxes[0].label: 'Cat' is not in the label set"),
+    ],
+)
+def test_a_malformed_box_is_left_out_with_its_reason_and_the_other_boxes_kept(box_fields, message):
+    bad = json.loads(box_content(**box_fields))["boundingBox"]["boundingBoxes"][0]
+    good = {"label": "Bird", "left": 5, "top": 6, "width": 7, "height": 8}
+    content = {"boundingBox": {"boundingBoxes": [bad, good], "inputImageProperties": {"width": 9, "height": 9}}}
+    answer = parse_bounding_box_content(json.dumps(content), labels=["Bird"])
+    assert answer.boxes == (PixelBox("Bird", 5, 6, 7, 8),)
+    assert len(answer.problems) == 1 and message in answer.problems[0] and "(box left out)" in answer.problems[0]
+    assert (answer.image_width, answer.image_height) == (9, 9)
+
+
+def test_unusable_image_properties_are_ignored_and_the_boxes_kept():
+    content = '{"boundingBox": {"boundingBoxes": [], "inputImageProperties": {"width": 0, "height": 5}}}'
+    answer = parse_bounding_box_content(content)
+    assert (answer.image_width, answer.image_height) == (None, None)
+    assert answer.problems == (
+        "boundingBox.inputImageProperties.width: expected a positive integer, got 0 (image size ignored)",
+    )
+
+
+@pytest.mark.parametrize(
     ("content", "message"),
     [
-        (box_content(width=-3), "boundingBox.boundingBoxes[0].width: must not be negative"),
-        (box_content(height=...), "boundingBox.boundingBoxes[0].height: missing"),
-        (box_content(left="12"), "boundingBox.boundingBoxes[0].left: expected a finite number"),
-        (box_content(top=True), "boundingBox.boundingBoxes[0].top: expected a finite number"),
-        (box_content(label=5), "boundingBox.boundingBoxes[0].label: expected a non-empty string"),
-        (box_content(label="Cat"), "boundingBox.boundingBoxes[0].label: 'Cat' is not in the label set"),
         ('{"boundingBox": {"boundingBoxes": {"label": "Bird"}}}', "boundingBox.boundingBoxes: expected a list"),
-        ('{"boundingBox": {"boundingBoxes": ["Bird"]}}', "boundingBox.boundingBoxes[0]: expected an object"),
-        ('{"boundingBox": {"inputImageProperties": {"width": 0, "height": 5}}}', "inputImageProperties.width"),
         ('{"boundingBox": [1, 2]}', "boundingBox: expected an object"),
         ('{"boundingBox": ', "annotationData.content is not valid JSON"),
+        (b'{"boundingBox": {"boundingBoxes": [{"label": "B\xe9"}]}}', "annotationData.content is not valid JSON"),
         ('"just text"', "expected a JSON object"),
         ('{"first": {}, "second": {}}', "cannot tell which key is the answer"),
     ],
 )
-def test_malformed_box_content_raises_an_error_naming_the_field(content, message):
+def test_an_unreadable_box_answer_raises_an_error_naming_the_field(content, message):
     with pytest.raises(WorkerContentError) as error:
         parse_bounding_box_content(content, labels=["Bird"])
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[" * 1000 + "]" * 1000, "annotationData.content is nested 1000 levels deep; at most 64 levels are read"),
+        ('{"boundingBox": {"x": ' + "[" * 65 + "]" * 65 + "}}", "nested 67 levels deep"),
+        (" " * 1_000_001, "annotationData.content is 1,000,001 characters long; at most 1,000,000 are read"),
+        (
+            json.dumps({"boundingBox": {"boundingBoxes": [{"label": "Bird"}] * (MAX_BOXES_PER_ANSWER + 1)}}),
+            f"boundingBox.boundingBoxes: {MAX_BOXES_PER_ANSWER + 1} boxes; at most {MAX_BOXES_PER_ANSWER} per answer",
+        ),
+    ],
+)
+def test_answers_beyond_the_bounds_are_refused_as_over_limit(content, message):
+    with pytest.raises(AnswerLimitError) as error:
+        parse_bounding_box_content(content, labels=["Bird"])
+    assert message in str(error.value)
+    if "boundingBoxes" not in content:
+        with pytest.raises(AnswerLimitError, match="at most"):
+            parse_image_classification_content(content, labels=["Bird"])
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    label = "[" * 200 + '\\"{'
+    content = json.dumps({"crowd-image-classifier": {"label": label}})
+    assert nesting_depth(content) == 2
+    assert parse_image_classification_content(content).label == label
+
+
+def test_an_answer_at_the_bounds_is_read():
+    boxes = [{"label": "Bird", "left": i, "top": 0, "width": 1, "height": 1} for i in range(MAX_BOXES_PER_ANSWER)]
+    answer = parse_bounding_box_content(json.dumps({"boundingBox": {"boundingBoxes": boxes}}))
+    assert len(answer.boxes) == MAX_BOXES_PER_ANSWER
+    assert loads_bounded("[" * 64 + "]" * 64, what="x") == json.loads("[" * 64 + "]" * 64)
 
 
 def test_a_required_element_name_must_be_present():

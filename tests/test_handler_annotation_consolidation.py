@@ -11,6 +11,8 @@ from emulated_aws import DATA_BUCKET, REGION, load_event
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from truthflow.aws.worker_stats import WorkerStatsTable
+
 JOB_ARN = "arn:aws:sagemaker:us-east-1:123456789012:labeling-job/pens-v1"
 PAYLOAD_KEY = (
     "jobs/pens-v1/labeling/pens-v1/annotations/consolidated-annotation/consolidation-request/iteration-1/p.json"
@@ -197,6 +199,11 @@ def make_stats_table() -> Any:
     return dynamodb
 
 
+def stored_counts(dynamodb: Any, worker: str, labels: list[str], job: str = "pens-v1") -> Any:
+    """A worker's carried confusion counts (K, K), true label by answered label, as the next batch loads them."""
+    return WorkerStatsTable(dynamodb, "worker-stats").load(job, [worker], labels)[0]
+
+
 def test_worker_skill_carries_across_batches_in_dynamodb(s3, load_handler, lambda_context, monkeypatch):
     dynamodb = make_stats_table()
     monkeypatch.setenv("WORKER_STATS_TABLE", "worker-stats")
@@ -209,15 +216,13 @@ def test_worker_skill_carries_across_batches_in_dynamodb(s3, load_handler, lambd
         first.append(data_object(str(index), answers))
     put_payload(s3, first)
     handler.lambda_handler(request(["pen", "pencil"]), lambda_context)
-    stored = dynamodb.get_item(TableName="worker-stats", Key={"job": {"S": "pens-v1"}, "worker": {"S": "good"}})
-    assert float(stored["Item"][json.dumps(["pen", "pen"])]["N"]) == pytest.approx(15, abs=0.5)
+    stored = stored_counts(dynamodb, "good", ["pen", "pencil"])
+    assert stored[0, 0] == pytest.approx(15, abs=0.5)  # truth pen, answered pen
     # Batch 2: only "good" and "bad" answer, and they disagree: the carried skill decides.
     put_payload(s3, [data_object("100", [class_answer("bad", "pen"), class_answer("good", "pencil")])])
     response = handler.lambda_handler(request(["pen", "pencil"]), lambda_context)
     assert response[0]["consolidatedAnnotation"]["content"]["pens-v1-metadata"]["class-name"] == "pencil"
-    again = dynamodb.get_item(TableName="worker-stats", Key={"job": {"S": "pens-v1"}, "worker": {"S": "good"}})
-    total = sum(float(value["N"]) for key, value in again["Item"].items() if key.startswith("["))
-    assert total == pytest.approx(31, abs=1e-3)
+    assert stored_counts(dynamodb, "good", ["pen", "pencil"]).sum() == pytest.approx(31, abs=1e-3)
 
 
 def test_box_label_skill_carries_across_batches_in_dynamodb(s3, load_handler, lambda_context, monkeypatch):

@@ -157,12 +157,18 @@ def test_unusable_data_objects_are_kept_from_workers_with_the_reason(
     assert reason in response["taskInput"]["reason"]
 
 
-def test_without_attribute_or_environment_the_object_is_kept_from_workers(no_env_task, load_handler, lambda_context):
+def test_without_attribute_job_settings_or_environment_the_object_still_goes_to_workers(
+    no_env_task, load_handler, lambda_context
+):
+    # The console test event's job does not exist here: its settings cannot be read. The worker template still has
+    # the labels it was rendered with, so the image is labeled rather than dropped.
     response = load_handler("pre_labeling").lambda_handler(
         load_event("pre_annotation_request_console_test.json"), lambda_context
     )
-    assert response["isHumanAnnotationRequired"] is False
-    assert response["taskInput"]["reason"].startswith("no task settings")
+    assert response == {
+        "taskInput": {"taskObject": "s3://sagemakerexample/object_to_annotate.jpg"},
+        "isHumanAnnotationRequired": True,
+    }
 
 
 def test_invalid_truthflow_task_does_not_fall_back_to_the_environment(env_task):
@@ -178,7 +184,7 @@ def test_invalid_truthflow_task_does_not_fall_back_to_the_environment(env_task):
 def test_an_unexpected_error_is_caught_by_the_handler(env_task, load_handler, lambda_context, monkeypatch):
     handler = load_handler("pre_labeling")
 
-    def broken(event, *, default_task):
+    def broken(event, **settings):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(handler, "pre_annotation", broken)
@@ -250,6 +256,127 @@ def test_any_event_gets_the_two_documented_keys_and_never_raises(env_task, load_
     response = handler.lambda_handler(event, lambda_context)
     assert_contract(response)
     if response["isHumanAnnotationRequired"]:
-        assert set(response["taskInput"]) == {"taskObject", "labels", "header"}
+        assert "taskObject" in response["taskInput"]
+        assert set(response["taskInput"]) <= {"taskObject", "labels", "header"}
     else:
         assert response["taskInput"]["excluded"] is True and response["taskInput"]["reason"]
+
+
+# --- plain manifest lines: the job's own label-category file ------------------------------------------------------
+
+JOB_ARN = "arn:aws:sagemaker:us-east-1:123456789012:labeling-job/console-made-job"
+LABEL_CONFIG_KEY = "jobs/fruit-v1/labeling/console-made-job/annotation-tool/data.json"
+
+
+def plain_request(image: str) -> dict[str, Any]:
+    return {"version": "2018-10-06", "labelingJobArn": JOB_ARN, "dataObject": {"source-ref": image}}
+
+
+def describe_response(label_config_uri: str, title: str) -> dict[str, Any]:
+    from test_handler_annotation_consolidation import _describe_labeling_job
+
+    description = _describe_labeling_job(label_config_uri)
+    description["HumanTaskConfig"]["TaskTitle"] = title
+    return description
+
+
+def test_a_plain_line_takes_the_jobs_labels_and_title_read_once_per_container(
+    s3, load_handler, lambda_context, env_task
+):
+    from botocore.stub import Stubber
+
+    config = {"document-version": "2021-05-13", "labels": [{"label": "apple"}, {"label": "banana"}]}
+    s3.put_object(Bucket=DATA_BUCKET, Key=LABEL_CONFIG_KEY, Body=json.dumps(config))
+    handler = load_handler("pre_labeling")
+    with Stubber(handler.client("sagemaker")) as stub:
+        stub.add_response(
+            "describe_labeling_job",
+            describe_response(f"s3://{DATA_BUCKET}/{LABEL_CONFIG_KEY}", "Which fruit is this?"),
+            {"LabelingJobName": "console-made-job"},
+        )
+        responses = [
+            handler.lambda_handler(plain_request(f"s3://{DATA_BUCKET}/jobs/fruit-v1/images/{n}.jpg"), lambda_context)
+            for n in range(3)
+        ]
+        stub.assert_no_pending_responses()  # one DescribeLabelingJob for three objects
+    for number, response in enumerate(responses):
+        assert response == {
+            "taskInput": {
+                "taskObject": f"s3://{DATA_BUCKET}/jobs/fruit-v1/images/{number}.jpg",
+                "labels": ["apple", "banana"],  # the job's, not the environment's cat/dog
+                "header": "Which fruit is this?",
+            },
+            "isHumanAnnotationRequired": True,
+        }
+
+
+def test_a_failed_lookup_falls_back_to_the_environment_and_is_not_repeated_for_every_object(
+    s3, load_handler, lambda_context, env_task, capsys
+):
+    from botocore.stub import Stubber
+
+    handler = load_handler("pre_labeling")
+    with Stubber(handler.client("sagemaker")) as stub:
+        stub.add_client_error("describe_labeling_job", service_error_code="AccessDeniedException", http_status_code=400)
+        first = handler.lambda_handler(plain_request("s3://b/1.jpg"), lambda_context)
+        second = handler.lambda_handler(plain_request("s3://b/2.jpg"), lambda_context)
+        stub.assert_no_pending_responses()
+    for response, image in ((first, "s3://b/1.jpg"), (second, "s3://b/2.jpg")):
+        assert response["isHumanAnnotationRequired"] is True
+        assert response["taskInput"] == {"taskObject": image, "labels": ENV_LABELS, "header": ENV_HEADER}
+
+
+def test_the_emulated_ground_truth_labels_every_plain_line_of_a_console_made_job(tmp_path):
+    """Ground Truth (emulated) calls our PRE Lambda with lines that carry only source-ref; every image reaches the
+    workforce and is consolidated with the labels of the job's label-category file."""
+    import boto3
+
+    from truthflow.local.emulator import REGION, EmbeddedAws, quiet_moto_logs
+
+    seen: list[str] = []
+
+    def workforce(line: dict[str, Any], n_workers: int) -> list[tuple[str, dict[str, Any]]]:
+        seen.append(line["source-ref"])
+        return [(f"w{n}", {"crowd-image-classifier": {"label": "banana"}}) for n in range(n_workers)]
+
+    with quiet_moto_logs(), EmbeddedAws(workforce) as aws:
+        s3 = boto3.client("s3", region_name=REGION)
+        bucket = aws.resources.data_bucket
+        images = [f"s3://{bucket}/jobs/fruit-v1/images/{n}.jpg" for n in range(4)]
+        manifest = "".join(json.dumps({"source-ref": image}) + "\n" for image in images)
+        s3.put_object(Bucket=bucket, Key="jobs/fruit-v1/manifests/plain.manifest", Body=manifest.encode())
+        config = {"document-version": "2018-11-28", "labels": [{"label": "apple"}, {"label": "banana"}]}
+        s3.put_object(Bucket=bucket, Key="jobs/fruit-v1/manifests/labels.json", Body=json.dumps(config).encode())
+        functions = {folder: name for name, folder in aws.resources.function_names.items()}
+        sagemaker = boto3.client("sagemaker", region_name=REGION)
+        sagemaker.create_labeling_job(
+            LabelingJobName="console-made-job",
+            LabelAttributeName="fruit",
+            InputConfig={
+                "DataSource": {
+                    "S3DataSource": {"ManifestS3Uri": f"s3://{bucket}/jobs/fruit-v1/manifests/plain.manifest"}
+                }
+            },
+            OutputConfig={"S3OutputPath": f"s3://{bucket}/jobs/fruit-v1/labeling/"},
+            RoleArn="arn:aws:iam::123456789012:role/truthflow-emulated",
+            LabelCategoryConfigS3Uri=f"s3://{bucket}/jobs/fruit-v1/manifests/labels.json",
+            HumanTaskConfig={
+                "WorkteamArn": "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/team",
+                "UiConfig": {"UiTemplateS3Uri": f"s3://{bucket}/jobs/fruit-v1/manifests/template.html"},
+                "PreHumanTaskLambdaArn": functions["pre_labeling"],
+                "TaskTitle": "Which fruit?",
+                "TaskDescription": "Choose the fruit",
+                "NumberOfHumanWorkersPerDataObject": 2,
+                "TaskTimeLimitInSeconds": 300,
+                "AnnotationConsolidationConfig": {
+                    "AnnotationConsolidationLambdaArn": functions["annotation_consolidation"]
+                },
+            },
+        )
+        described = sagemaker.describe_labeling_job(LabelingJobName="console-made-job")
+        output = s3.get_object(Bucket=bucket, Key=described["LabelingJobOutput"]["OutputDatasetS3Uri"].split("/", 3)[3])
+        lines = [json.loads(line) for line in output["Body"].read().decode().splitlines()]
+    assert seen == images
+    assert described["LabelCounters"]["TotalLabeled"] == 4
+    assert [line["fruit-metadata"]["class-name"] for line in lines] == ["banana"] * 4
+    assert [line["fruit"] for line in lines] == [1] * 4

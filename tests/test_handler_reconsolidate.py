@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from emulated_aws import DATA_BUCKET, EVENTS, load_event
 
-from truthflow.groundtruth.job_consolidation import _box_matches, latest_worker_responses, parse_worker_response_key
+from truthflow.groundtruth.consolidated_dataset import box_matches
+from truthflow.groundtruth.job_consolidation import latest_worker_responses, parse_worker_response_key
 from truthflow.groundtruth.output_manifest import DetectionRecord, LabeledBox
 from truthflow.groundtruth.worker_answers import PixelBox
 
@@ -298,7 +299,7 @@ def test_unusable_answers_and_stray_responses_are_reported_not_raised(s3, load_h
     assert "'parrot' is not in the label set" in summary["failed"][0]["reason"]
     assert summary["failed"][1]["reason"].startswith(f"{broken}: not valid JSON")
     assert summary["answers_not_used"]["count"] == 3
-    assert [problem["worker"] for problem in summary["answers_not_used"]["listed"]] == [None, "B", "B"]
+    assert [problem["worker"] for problem in summary["answers_not_used"]["listed"]] == ["B", "B", None]
     assert summary["responses_without_object"] == ["7"]
 
 
@@ -430,7 +431,7 @@ def test_worker_boxes_match_kept_boxes_one_to_one_even_when_pairs_are_ambiguous(
         "past the edge": [PixelBox("pencil", 300, -40, 50, 90)],  # clipped to (300, 0, 50, 50)
     }
 
-    matches = _box_matches(drawn, record)
+    matches = box_matches(drawn, record)
 
     assert len(matches["one box near both pens"]) == 1
     assert matches["two boxes near both pens"] == [0, 1]

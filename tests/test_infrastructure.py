@@ -224,6 +224,33 @@ def role_statements(template: Template, service: str) -> list[dict[str, Any]]:
     return statements
 
 
+def function_role_statements(template: Template, function_name_part: str) -> list[dict[str, Any]]:
+    """The policy statements attached to the execution role of the one function whose logical id contains
+    ``function_name_part``."""
+    [function] = [f for name, f in resources(template, "AWS::Lambda::Function").items() if function_name_part in name]
+    role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = []
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        if {"Ref": role} in policy["Properties"]["Roles"]:
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def test_pre_labeling_function_reads_the_jobs_label_categories(synthesized):
+    statements = function_role_statements(synthesized["pipeline_template"], "PreLabeling")
+    by_action = {action: s for s in statements for action in as_list(s["Action"])}
+    assert ":labeling-job/*" in json.dumps(by_action["sagemaker:DescribeLabelingJob"]["Resource"])
+    readable = json.dumps(by_action["s3:GetObject"]["Resource"])
+    assert "/jobs/*/manifests/*" in readable and "/jobs/*/labeling/*" in readable
+
+
+def test_consolidation_function_queries_and_adds_worker_statistics_in_transactions(synthesized):
+    statements = function_role_statements(synthesized["pipeline_template"], "AnnotationConsolidation")
+    table = [s for s in statements if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))]
+    assert len(table) == 1
+    assert sorted(as_list(table[0]["Action"])) == ["dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+
+
 def granted(statements: list[dict[str, Any]], prefix: str) -> dict[str, list[str]]:
     """action -> the resources it is granted on (as JSON text), for actions starting with ``prefix``."""
     found: dict[str, list[str]] = {}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import time
 
 import numpy as np
 import pytest
@@ -309,7 +308,8 @@ def test_box_class_confusion_counts(tmp_path):
     np.testing.assert_array_equal(confusion.counts, [[1, 0, 0], [1, 1, 0], [1, 0, 0]])
 
 
-def test_two_hundred_images_take_under_three_seconds(tmp_path):
+def test_a_two_hundred_image_run_gets_a_complete_report(tmp_path):
+    # Its speed is measured in make bench (benchmarks/local_tools.py), not here: a busy machine must not fail a test.
     rng = np.random.default_rng(3)
     gold, answers = {}, {}
     for i in range(200):
@@ -332,6 +332,7 @@ def test_two_hundred_images_take_under_three_seconds(tmp_path):
         consolidated=gold,
         sample_images={f"img{i}": png_bytes(640, 480) for i in range(6)},
     )
-    started = time.perf_counter()
-    write_report(inputs, tmp_path)
-    assert time.perf_counter() - started < 3.0
+    text = write_report(inputs, tmp_path).read_text(encoding="utf-8")
+    for picture in ("quality.png", "confusion.png", "skill.png", "timeline.png"):
+        assert picture in text and (tmp_path / picture).is_file()
+    assert summarize(inputs)["detection"]["n_scored"] == 200

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from functools import cache
 from pathlib import Path
 
@@ -179,12 +178,13 @@ def test_the_job_file_is_valid(task_type):
     assert job.job_id == "pens-v1"
 
 
-def test_forty_images_take_well_under_a_second():
-    make_sample_job(n_images=1, seed=99)  # imports and caches warmed
+def test_forty_images_are_forty_distinct_images():
+    # Their speed is measured in make bench (benchmarks/local_tools.py), not here.
     for task_type in TASK_TYPES:
-        started = time.perf_counter()
-        make_sample_job(task_type=task_type, n_images=40, seed=5)
-        assert time.perf_counter() - started < 1.0
+        job = make_sample_job(task_type=task_type, n_images=40, seed=5)
+        assert len(job.images) == 40
+        assert len({image.file_name for image in job.images}) == 40
+        assert len({image.data for image in job.images}) == 40
 
 
 def test_synthesize_image_draws_any_label_and_cuts_boxes_at_the_border():

@@ -8,7 +8,6 @@ import io
 import json
 import random
 import re
-import time
 import tracemalloc
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -264,15 +263,12 @@ def test_memory_stays_flat_as_the_manifest_grows(tmp_path: Path):
     assert large - small < 1_000_000, (small, large)
 
 
-def test_streaming_conversion_speed(tmp_path: Path):
+def test_a_twenty_thousand_line_manifest_streams_into_lst_files(tmp_path: Path):
+    # Its speed (lines/s) is measured in make bench (benchmarks/groundtruth_handlers.py), not here.
     manifest = tmp_path / "big.manifest"
     manifest.write_text("".join(random_manifest(20_000, seed=5)), encoding="utf-8")
-    best = float("inf")
-    for attempt in range(2):
-        started = time.perf_counter()
-        build_training_data(
-            ManifestSource.from_path(manifest), DirectoryDestination(tmp_path / f"out{attempt}"), formats=["lst"]
-        )
-        best = min(best, time.perf_counter() - started)
-    # Measured about 30,000 lines/s on the development machine; the bound leaves room for slow CI runners.
-    assert 20_000 / best > 5_000
+    out = tmp_path / "out"
+    summary = build_training_data(ManifestSource.from_path(manifest), DirectoryDestination(out), formats=["lst"])
+    assert sum(summary.images.values()) == 20_000
+    lst_lines = sum((out / f"{split}.lst").read_text(encoding="utf-8").count("\n") for split in ("train", "validation"))
+    assert lst_lines == 20_000 - sum(summary.images_without_boxes.values())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,20 +34,36 @@ def read_label_answers(path: Path) -> LabelAnswers:
     return answers
 
 
-def read_box_answers(path: Path, assignments: Path | None = None) -> list[ImageAnswers]:
+def read_box_answers(
+    path: Path, assignments: Path | None = None, *, warn: Callable[[str], None] | None = None
+) -> list[ImageAnswers]:
     """Box rows grouped per image and worker, in order of first appearance.
 
     ``assignments`` (``image,worker``) lists every worker who answered an image, including those who drew no
     box: without it, only workers with at least one box are known to have seen an image, so the quorum cannot
-    count empty answers. A worker repeating the same box on an image is kept as drawn (two boxes).
+    count empty answers. A row repeating an earlier row exactly (same image, worker, label and coordinates, compared
+    as numbers) is counted once: a worker cannot mean the same box twice, and a file concatenated with itself would
+    otherwise double every consolidated box. ``warn`` is told how many such rows there were and where the first is.
     """
     per_image: dict[str, dict[str, list[Box]]] = defaultdict(dict)
+    first_line: dict[tuple[str, str, Box], int] = {}
+    repeated: list[tuple[int, int]] = []
     for line_number, row in read_rows(path, BOX_COLUMNS):
         left, top, width, height = (
             parse_number(path, line_number, column, row[column]) for column in ("left", "top", "width", "height")
         )
         box = Box(label=row["label"], left=left, top=top, width=width, height=height)
+        seen_at = first_line.setdefault((row["image"], row["worker"], box), line_number)
+        if seen_at != line_number:
+            repeated.append((line_number, seen_at))
+            continue
         per_image[row["image"]].setdefault(row["worker"], []).append(box)
+    if repeated and warn is not None:
+        line_number, seen_at = repeated[0]
+        warn(
+            f"{path}: {len(repeated)} box row(s) repeat an earlier row exactly (same image, worker, label and "
+            f"coordinates) and were counted once; the first is line {line_number}, a repeat of line {seen_at}"
+        )
     if assignments is not None:
         for _, row in read_rows(assignments, ASSIGNMENT_COLUMNS):
             per_image[row["image"]].setdefault(row["worker"], [])

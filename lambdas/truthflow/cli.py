@@ -19,13 +19,19 @@ from truthflow.annotation_imports.answer_sources import (
 from truthflow.consolidation.boxes import consolidate_boxes
 from truthflow.consolidation.labels import DEFAULT_METHOD, METHODS, LabelConsolidation, consolidate_labels
 from truthflow.gold_file import read_gold_labels
-from truthflow.tables import InputError, write_rows
+from truthflow.tables import InputError, check_output_path, write_rows
+
+
+def _warn(message: str) -> None:
+    print(f"truthflow: warning: {message}", file=sys.stderr)
+
 
 # Workers listed in the gold table at most (those with the lowest accuracy on gold first).
 GOLD_TABLE_ROWS = 20
 
 
 def _consolidate(args: argparse.Namespace) -> int:
+    check_output_path(args.out, [*args.answers, *([args.gold] if args.gold is not None else [])])
     answers, report = read_label_sources(args.answers, args.format)
     gold = read_gold_labels(args.gold) if args.gold is not None else None
     result = consolidate_labels(answers.items, answers.workers, answers.labels, method=args.method, gold=gold)
@@ -69,7 +75,8 @@ def _print_gold(path: Path, result: LabelConsolidation) -> None:
 
 
 def _consolidate_boxes(args: argparse.Namespace) -> int:
-    images, report = read_box_sources(args.answers, args.format, args.assignments)
+    check_output_path(args.out, [*args.answers, args.assignments])
+    images, report = read_box_sources(args.answers, args.format, args.assignments, warn=_warn)
     for line in import_warnings(report, 0, "image"):
         print(f"truthflow: {line}", file=sys.stderr)
     label_set = sorted({box.label for image in images for answer in image.answers for box in answer.boxes})
@@ -174,7 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="careful=2,sloppy=2,biased=1,spammer=1",
         help="simulated workforce mix (default careful=2,sloppy=2,biased=1,spammer=1)",
     )
-    demo.add_argument("--workers-per-object", type=int, default=5, help="workers who label each image (default 5)")
+    demo.add_argument(
+        "--workers-per-object",
+        type=int,
+        help="workers who label each image, 1-9 and at most the workforce (default: the sample job's 5, or the "
+        "workforce when smaller)",
+    )
     demo.add_argument("--max-items", type=int, default=200, help="items replayed from a data set folder (default 200)")
     demo.add_argument(
         "--automated-labeling",

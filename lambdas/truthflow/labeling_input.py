@@ -24,14 +24,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
 
 from truthflow.automated_labeling.preparation import prepare_automated_labeling
-from truthflow.groundtruth.events import ManifestDataObject, build_pre_annotation_response
+from truthflow.groundtruth.events import ManifestDataObject, build_pre_annotation_response, labeling_job_name_from_arn
 from truthflow.groundtruth.input_manifest import (
     MAX_ATTRIBUTE_CHARS,
     MAX_DATA_OBJECTS_PER_JOB,
@@ -436,23 +436,66 @@ def _worker_template(job: JobFile) -> str:
 
 @dataclass(frozen=True)
 class PreAnnotation:
-    """The PRE response and, when the object is kept from workers, why."""
+    """The PRE response; when the object is kept from workers, why; ``note`` says what a sent object lacks."""
 
     response: dict[str, Any]
     excluded_because: str | None = None
+    note: str | None = None
 
 
-def pre_annotation(event: object, *, default_task: LabelingTask | None) -> PreAnnotation:
+@dataclass(frozen=True)
+class JobTaskSettings:
+    """What a labeling job itself says about its task: the labels of its label-category file (``class_id`` order)
+    and the title shown to workers (``HumanTaskConfig.TaskTitle``), used as the question above the image."""
+
+    labels: tuple[str, ...]
+    title: str | None = None
+
+
+def job_settings_needed(event: object) -> str | None:
+    """The labeling job whose settings :func:`pre_annotation` needs for this event, or ``None``: only a usable data
+    object without a ``truthflow-task`` attribute (a plain manifest line) needs them, and only when the event names
+    its job. The handler fetches them (DescribeLabelingJob, then the label-category file) and passes them in."""
+    raw = event.get("dataObject") if isinstance(event, dict) else None
+    if not isinstance(raw, dict) or TASK_ATTRIBUTE in raw:
+        return None
+    arn = event.get("labelingJobArn") if isinstance(event, dict) else None
+    try:
+        return labeling_job_name_from_arn(arn) if isinstance(arn, str) else None
+    except ValueError:
+        return None
+
+
+def job_task_settings(labels: Sequence[Any], title: Any) -> JobTaskSettings:
+    """Settings from a labeling job's description, checked: at least one label, each a non-empty string."""
+    names = list(labels)
+    if not names or not all(isinstance(name, str) and name.strip() for name in names):
+        raise ValueError(f"the label-category file needs at least one non-empty label, got {names[:5]!r}")
+    return JobTaskSettings(tuple(names), title if isinstance(title, str) and title.strip() else None)
+
+
+def pre_annotation(
+    event: object,
+    *,
+    default_task: LabelingTask | None,
+    job_settings: JobTaskSettings | None = None,
+    job_settings_problem: str | None = None,
+) -> PreAnnotation:
     """The PRE response for one data object; never raises for a bad one.
 
-    Settings come from the object's ``truthflow-task`` attribute, else from ``default_task`` (the environment).
-    ``taskObject`` is the ``source-ref`` S3 URI, or, for a ``source`` (inline text) object, the text itself: our
-    image templates cannot show text, but a custom template reading ``task.input.taskObject`` can.
+    Settings come from the object's ``truthflow-task`` attribute (written by "Prepare labeling input"). A plain line
+    (only ``source-ref``: a job made in the console with our Lambdas, or any manifest made elsewhere) takes the
+    labels of the job's own label-category file and its task title (``job_settings``, fetched by the handler for
+    :func:`job_settings_needed`), else ``default_task`` (the environment); when neither is at hand
+    (``job_settings_problem`` says why) the object still goes to workers with ``taskObject`` alone: the worker
+    template shows the labels and header it was rendered with. ``taskObject`` is the ``source-ref`` S3 URI, or, for
+    a ``source`` (inline text) object, the text itself: our image templates cannot show text, but a custom template
+    reading ``task.input.taskObject`` can.
 
     An unusable object (no ``dataObject``, neither ``source-ref`` nor ``source``, an invalid ``truthflow-task``, a
-    ``source-ref`` that is not an ``s3://`` URI, no settings at all) gets ``isHumanAnnotationRequired: false`` and a
-    ``taskInput`` holding the reason: the documented way to keep one object from workers, where raising would risk
-    failing the whole labeling job (reference §1.2-1.3).
+    ``source-ref`` that is not an ``s3://`` URI) gets ``isHumanAnnotationRequired: false`` and a ``taskInput``
+    holding the reason: the documented way to keep one object from workers, where raising would risk failing the
+    whole labeling job (reference §1.2-1.3).
     """
     raw = event.get("dataObject") if isinstance(event, dict) else None
     if not isinstance(raw, dict):
@@ -462,19 +505,6 @@ def pre_annotation(event: object, *, default_task: LabelingTask | None) -> PreAn
     except ValidationError as error:
         return excluded_object(f"dataObject is unusable: {_summary(error)}")
 
-    attribute = data_object.extra_attributes.get(TASK_ATTRIBUTE)
-    if attribute is not None:
-        try:
-            task = LabelingTask.model_validate(attribute)
-        except ValidationError as error:
-            return excluded_object(f"the {TASK_ATTRIBUTE} attribute is invalid: {_summary(error)}")
-    elif default_task is not None:
-        task = default_task
-    else:
-        return excluded_object(
-            f"no task settings: the manifest line has no {TASK_ATTRIBUTE} attribute and TASK_TYPE/LABELS are not set"
-        )
-
     if data_object.source_ref is not None:
         try:
             task_object = check_s3_uri(data_object.source_ref)
@@ -482,8 +512,28 @@ def pre_annotation(event: object, *, default_task: LabelingTask | None) -> PreAn
             return excluded_object(str(error))
     else:
         task_object = str(data_object.source)
-    task_input = build_task_input(task_object, labels=task.labels, header=task.header)
-    return PreAnnotation(build_pre_annotation_response(task_input))
+
+    attribute = data_object.extra_attributes.get(TASK_ATTRIBUTE)
+    if attribute is not None:
+        try:
+            task = LabelingTask.model_validate(attribute)
+        except ValidationError as error:
+            return excluded_object(f"the {TASK_ATTRIBUTE} attribute is invalid: {_summary(error)}")
+        return PreAnnotation(build_pre_annotation_response(build_task_input(task_object, **_shown(task))))
+    if job_settings is not None:
+        task_input = build_task_input(task_object, labels=job_settings.labels, header=job_settings.title)
+        return PreAnnotation(build_pre_annotation_response(task_input))
+    if default_task is not None:
+        return PreAnnotation(build_pre_annotation_response(build_task_input(task_object, **_shown(default_task))))
+    note = (
+        f"no {TASK_ATTRIBUTE} attribute, no job settings ({job_settings_problem or 'the event names no job'}) and no "
+        "TASK_TYPE/LABELS: sent with taskObject only, the worker template shows its own labels"
+    )
+    return PreAnnotation(build_pre_annotation_response({"taskObject": task_object}), note=note)
+
+
+def _shown(task: LabelingTask) -> dict[str, Any]:
+    return {"labels": task.labels, "header": task.header}
 
 
 def excluded_object(reason: str) -> PreAnnotation:

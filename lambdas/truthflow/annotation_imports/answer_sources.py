@@ -9,7 +9,7 @@ ids are used as written. Everything else goes through :func:`~.collect.read_expo
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -49,14 +49,18 @@ def read_label_sources(
 
 
 def read_box_sources(
-    paths: Sequence[Path], formats: Sequence[str] | None = None, assignments: Path | None = None
+    paths: Sequence[Path],
+    formats: Sequence[str] | None = None,
+    assignments: Path | None = None,
+    *,
+    warn: Callable[[str], None] | None = None,
 ) -> tuple[list[ImageAnswers], AnswerCollector]:
     """Box answers of every file grouped per image; ``assignments`` (``image,worker``) adds empty answers for workers
-    who saw an image and drew nothing."""
+    who saw an image and drew nothing. ``warn`` hears about rows of truthflow's CSV that repeat an earlier row."""
     collector = AnswerCollector(task_type="bounding-box")
     for path, answer_format in _paired(paths, formats):
         if answer_format == CSV_FORMAT:
-            collector.add_answers(FileReport(str(path), CSV_FORMAT), partial(_csv_box_answers, path))
+            collector.add_answers(FileReport(str(path), CSV_FORMAT), partial(_csv_box_answers, path, warn))
         else:
             collector.add_file(ExportFile(str(path), path.read_bytes(), export_format(answer_format)))
     if assignments is not None:
@@ -116,8 +120,8 @@ def _csv_label_answers(path: Path) -> Iterator[Answer]:
         yield Answer(item, item, worker, "row", label=label)
 
 
-def _csv_box_answers(path: Path) -> Iterator[Answer]:
-    for image in read_box_answers(path):
+def _csv_box_answers(path: Path, warn: Callable[[str], None] | None) -> Iterator[Answer]:
+    for image in read_box_answers(path, warn=warn):
         for answer in image.answers:
             yield Answer(image.image, image.image, answer.worker, "row", boxes=list(answer.boxes))
 

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 from urllib.parse import unquote_plus
 
 S3_SCHEME = "s3://"
 # ConcurrentS3Destination: uploads running at once, and the most accepted but not yet finished.
 UPLOAD_THREADS = 32
 MAX_PENDING_UPLOADS = 128
+# A text file up to this size is written from memory as one PutObject; a larger one is spooled to disk and streamed.
+SPOOL_BYTES = 8 << 20
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -84,16 +87,29 @@ def iter_objects(client: Any, bucket: str, prefix: str) -> Iterator[tuple[str, i
 
 
 class _TextWriting:
-    """``open_text`` for a destination that writes whole objects: buffer the text, write it when the file closes."""
+    """``open_text`` for a destination that writes whole objects: the text goes to a temporary file (in memory up to
+    ``SPOOL_BYTES``, then on disk) and is written when the file closes: a small file as one object, a large one
+    streamed (multipart), so that a manifest of a million lines never sits in memory."""
 
     def write_bytes(self, path: str, data: bytes) -> None:
         raise NotImplementedError
 
+    def upload_stream(self, path: str, stream: IO[bytes]) -> None:
+        raise NotImplementedError
+
     @contextmanager
     def open_text(self, path: str) -> Iterator[TextIO]:
-        buffer = io.StringIO()
-        yield buffer
-        self.write_bytes(path, buffer.getvalue().encode("utf-8"))
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+            yield text
+            text.flush()
+            text.detach()  # the raw file stays open for the upload
+            size = raw.tell()
+            raw.seek(0)
+            if size <= SPOOL_BYTES:
+                self.write_bytes(path, raw.read())
+            else:
+                self.upload_stream(path, raw)
 
 
 class S3Destination(_TextWriting):
@@ -110,6 +126,11 @@ class S3Destination(_TextWriting):
 
     def write_bytes(self, path: str, data: bytes) -> None:
         write_bytes(self._client, self.uri(path), data)
+        self.written.append(self.uri(path))
+
+    def upload_stream(self, path: str, stream: IO[bytes]) -> None:
+        bucket, key = parse_s3_uri(self.uri(path))
+        self._client.upload_fileobj(stream, bucket, key)
         self.written.append(self.uri(path))
 
 
@@ -136,6 +157,11 @@ class ConcurrentS3Destination(_TextWriting):
         self._raise_failed_upload()
         self._slots.acquire()
         self._pool.submit(self.destination.write_bytes, path, data).add_done_callback(self._finished)
+
+    def upload_stream(self, path: str, stream: IO[bytes]) -> None:
+        """A large file: streamed right away (boto3 runs its multipart parts on threads of its own)."""
+        self._raise_failed_upload()
+        self.destination.upload_stream(path, stream)
 
     def _finished(self, future: Future[None]) -> None:
         error = future.exception()

@@ -86,7 +86,7 @@ BoolArray = NDArray[np.bool_]
 Coordinates = Literal["worker_skill", "median"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Box:
     """One box drawn by a worker, in pixels; ``left``/``top`` is the top-left corner."""
 

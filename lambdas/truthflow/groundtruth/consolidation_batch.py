@@ -1,7 +1,8 @@
 """The annotation-consolidation (ACS) step without AWS: a Ground Truth batch in, one response entry per object out.
 
 Two phases, so the Lambda adapter can fetch carried worker skill between them: :func:`read_batch` parses every
-dataset object and worker answer (bad ones are recorded with a reason, never raised), then
+dataset object and worker answer, leaving out only what is bad (an annotation, an answer, a box) with a reason, never
+raising, then
 :func:`consolidate_batch` runs the engine (Dawid-Skene for classes, box consolidation for boxes) and shapes the
 answer in Ground Truth's own output formats.
 
@@ -11,18 +12,18 @@ metadata: Ground Truth gets exactly one entry per ``datasetObjectId`` and later 
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
 
-from truthflow.consolidation.boxes import Box, ImageAnswers, WorkerAnswer, consolidate_boxes
+from truthflow.consolidation.boxes import ConsolidatedBox, ImageAnswers, WorkerAnswer, consolidate_boxes
 from truthflow.consolidation.labels import consolidate_labels
 from truthflow.consolidation.majority_vote import FloatArray
-from truthflow.groundtruth.events import DatasetObject, build_consolidation_response_entry
+from truthflow.groundtruth.events import build_consolidation_response_entry
 from truthflow.groundtruth.label_config import TaskType
 from truthflow.groundtruth.output_manifest import (
     CLASSIFICATION_TYPE,
@@ -35,29 +36,58 @@ from truthflow.groundtruth.output_manifest import (
 from truthflow.groundtruth.worker_answers import (
     BOUNDING_BOX_ELEMENT_NAMES,
     IMAGE_CLASSIFIER_ELEMENT_NAMES,
+    MAX_BOXES_PER_ANSWER,
+    AnswerLimitError,
     PixelBox,
     parse_bounding_box_content,
     parse_image_classification_content,
 )
 
+# A failed object's failure-reason lists at most this many problems (each object's output line stays small).
+MAX_REASONS_SHOWN = 10
+# The class model holds a few (workers, K, K) float arrays. Past this size for one of them (e.g. 100 workers x 560
+# labels), a batch is consolidated by plurality vote instead, so that a large label set answered by many workers
+# cannot exhaust a Lambda's memory.
+MAX_SKILL_MODEL_BYTES = 256 << 20
+
+
+ObjectId = str | int
+"""A ``datasetObjectId`` as Ground Truth sent it: a string in practice, a number accepted and returned as given."""
+
+# Answers refused as a whole for their size never reach the engine; together with MAX_BOXES_PER_ANSWER this bounds
+# the boxes of one image: Ground Truth's maximum of 9 workers per object, each with a full answer.
+MAX_BOXES_PER_OBJECT = 9 * MAX_BOXES_PER_ANSWER
+
 
 @dataclass(frozen=True)
 class Problem:
-    """Something in the batch that could not be used; ``answer`` is None when the whole object is affected."""
+    """Something in the batch that could not be used, and why. ``worker`` is None when no single worker's answer is
+    concerned; ``over_limit`` marks an answer refused for its size (too many boxes, too long, nested too deeply)."""
 
-    dataset_object_id: str
+    dataset_object_id: ObjectId
     worker: str | None
     reason: str
+    over_limit: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass
 class ObjectAnswers:
-    """One dataset object's usable answers: a label per worker (classification) or boxes per worker."""
+    """One dataset object's usable answers: a label per worker (classification) or boxes per worker, with the image
+    size each worker's answer reported."""
 
-    dataset_object_id: str
+    dataset_object_id: ObjectId
     labels: dict[str, str] = field(default_factory=dict)
     boxes: dict[str, tuple[PixelBox, ...]] = field(default_factory=dict)
-    image_size: tuple[int, int] | None = None
+    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        """Workers see the same image; if their reported sizes ever differ, the most common one wins."""
+        return Counter(self.sizes.values()).most_common(1)[0][0] if self.sizes else None
+
+    @property
+    def n_boxes(self) -> int:
+        return sum(len(boxes) for boxes in self.boxes.values())
 
 
 @dataclass(frozen=True)
@@ -73,6 +103,11 @@ class ParsedBatch:
         """Workers with a usable answer (a label, or boxes), in order of first appearance."""
         return list(dict.fromkeys(worker for obj in self.objects for worker in [*obj.labels, *obj.boxes]))
 
+    @property
+    def answer_pairs(self) -> list[tuple[ObjectId, str]]:
+        """``(datasetObjectId, worker)`` of every usable answer: the batch's identity for idempotent updates."""
+        return [(obj.dataset_object_id, worker) for obj in self.objects for worker in [*obj.labels, *obj.boxes]]
+
 
 @dataclass(frozen=True)
 class BatchResult:
@@ -83,6 +118,7 @@ class BatchResult:
     worker_counts: FloatArray
     problems: list[Problem]
     n_failed: int
+    note: str | None = None
 
 
 def detect_task_type(raw_objects: Sequence[Any]) -> TaskType:
@@ -101,53 +137,262 @@ def detect_task_type(raw_objects: Sequence[Any]) -> TaskType:
     return "image-classification"
 
 
+def parse_payload(data: str | bytes) -> tuple[list[Any], str | None]:
+    """The payload file's list of dataset objects, or ``([], why)`` when it is not a readable JSON list. Ground Truth
+    writes this file itself (worker answers are strings inside it), so it is parsed whole; a payload nested too
+    deeply for the parser is reported like any unreadable one."""
+    try:
+        parsed = json.loads(data)
+    except (ValueError, RecursionError) as error:
+        return [], f"not readable JSON ({type(error).__name__}: {str(error)[:200]})"
+    if not isinstance(parsed, list):
+        return [], f"expected a JSON list of dataset objects, got {_kind(parsed)}"
+    return parsed, None
+
+
+def dataset_object_id(raw: Any) -> ObjectId | None:
+    """The entry's ``datasetObjectId`` when it can be answered: a string, or an integer (kept as given)."""
+    value = raw.get("datasetObjectId") if isinstance(raw, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return value
+
+
 def read_batch(raw_objects: Sequence[Any], *, labels: Sequence[str], task_type: TaskType) -> ParsedBatch:
-    """Parse the payload list. Entries without a usable ``datasetObjectId`` cannot be answered and are reported;
-    a repeated id is answered once (its answers are merged)."""
+    """Parse the payload list, leaving out only what is bad: an entry without a usable ``datasetObjectId`` cannot be
+    answered; an annotation without ``workerId`` or ``annotationData.content`` (a JSON string), an unreadable or
+    oversized answer, and a malformed box are each left out with a :class:`Problem`, and everything else is used.
+    A repeated id is answered once (its answers are merged); a worker answering one object twice counts once, with
+    the last answer."""
     problems: list[Problem] = []
-    by_id: dict[str, ObjectAnswers] = {}
+    by_id: dict[ObjectId, ObjectAnswers] = {}
     for position, raw in enumerate(raw_objects):
-        try:
-            dataset_object = DatasetObject.model_validate(raw)
-        except ValidationError as error:
-            object_id = raw.get("datasetObjectId") if isinstance(raw, Mapping) else None
-            if not isinstance(object_id, str) or not object_id:
-                problems.append(Problem(f"<entry {position}>", None, f"entry {position} has no datasetObjectId"))
-                continue
-            # The id is fine but something else is malformed: keep the object, answer it as failed.
-            problems.append(Problem(object_id, None, _first_error(error)))
-            by_id.setdefault(object_id, ObjectAnswers(object_id))
+        object_id = dataset_object_id(raw)
+        if object_id is None:
+            given = raw.get("datasetObjectId") if isinstance(raw, Mapping) else None
+            shown = repr(given)[:80] if isinstance(given, str | int | float | bool | None) else f"a {_kind(given)}"
+            reason = f"entry {position} has no usable datasetObjectId (a string or an integer; got {shown})"
+            problems.append(Problem(f"<entry {position}>", None, reason))
             continue
-        answers = by_id.setdefault(dataset_object.dataset_object_id, ObjectAnswers(dataset_object.dataset_object_id))
-        sizes: list[tuple[int, int]] = []
-        for annotation in dataset_object.annotations:
-            worker = annotation.worker_id
-            content = annotation.annotation_data.content
-            if content is None:
-                problems.append(Problem(answers.dataset_object_id, worker, "annotationData has no inline content"))
+        answers = by_id.setdefault(object_id, ObjectAnswers(object_id))
+        annotations = raw.get("annotations")
+        if annotations is None:
+            continue
+        if not isinstance(annotations, list):
+            problems.append(Problem(object_id, None, f"annotations: expected a list, got {_kind(annotations)}"))
+            continue
+        for index, annotation in enumerate(annotations):
+            found = _annotation_content(annotation, f"annotations[{index}]")
+            if isinstance(found, Problem):
+                problems.append(Problem(object_id, found.worker, found.reason))
                 continue
-            try:
-                if task_type == "bounding-box":
-                    parsed_boxes = parse_bounding_box_content(content, labels=labels)
-                    answers.boxes[worker] = parsed_boxes.boxes
-                    if parsed_boxes.image_width and parsed_boxes.image_height:
-                        sizes.append((parsed_boxes.image_width, parsed_boxes.image_height))
-                else:
-                    answers.labels[worker] = parse_image_classification_content(content, labels=labels).label
-            except ValueError as error:
-                problems.append(Problem(answers.dataset_object_id, worker, str(error)))
-        if sizes and answers.image_size is None:
-            # Workers see the same image; if their reported sizes ever differ, the most common one wins.
-            by_id[answers.dataset_object_id] = ObjectAnswers(
-                answers.dataset_object_id, answers.labels, answers.boxes, Counter(sizes).most_common(1)[0][0]
-            )
+            worker, content = found
+            add_answer(answers, worker, content, labels=labels, task_type=task_type, problems=problems)
     return ParsedBatch(task_type, list(by_id.values()), problems)
 
 
-def _first_error(error: ValidationError) -> str:
-    first = error.errors()[0]
-    location = ".".join(str(part) for part in first["loc"])
-    return f"{location}: {first['msg']}"
+def _annotation_content(annotation: Any, where: str) -> tuple[str, str] | Problem:
+    """``(workerId, content)`` of one payload annotation, or a :class:`Problem` (its object id filled in later)."""
+    if not isinstance(annotation, Mapping):
+        return Problem("", None, f"{where}: expected an object, got {_kind(annotation)} (left out)")
+    worker = annotation.get("workerId")
+    if not isinstance(worker, str) or not worker.strip():
+        return Problem("", None, f"{where} has no workerId (answer left out)")
+    data = annotation.get("annotationData")
+    if not isinstance(data, Mapping):
+        return Problem("", worker, f"{where}.annotationData: expected an object, got {_kind(data)} (answer left out)")
+    content = data.get("content")
+    if content is None:
+        return Problem("", worker, f"{where}.annotationData has no inline content (answer left out)")
+    if not isinstance(content, str):
+        return Problem(
+            "",
+            worker,
+            f"{where}.annotationData.content: expected a JSON string, got {_kind(content)} (answer left out)",
+        )
+    return worker, content
+
+
+def add_answer(
+    answers: ObjectAnswers,
+    worker: str,
+    content: str | Mapping[str, Any] | Sequence[Any],
+    *,
+    labels: Sequence[str],
+    task_type: TaskType,
+    problems: list[Problem],
+) -> None:
+    """Add one worker's answer (``annotationData.content`` or a worker-response file's ``answerContent``) to an
+    object, recording what is left out in ``problems``."""
+    object_id = answers.dataset_object_id
+    replaced = worker in answers.labels or worker in answers.boxes
+    try:
+        if task_type == "bounding-box":
+            parsed = parse_bounding_box_content(content, labels=labels)
+            problems.extend(Problem(object_id, worker, reason) for reason in parsed.problems)
+            total = answers.n_boxes - len(answers.boxes.get(worker, ())) + len(parsed.boxes)
+            if total > MAX_BOXES_PER_OBJECT:
+                reason = (
+                    f"answer left out: with its {len(parsed.boxes)} boxes the object would have {total:,}; at most "
+                    f"{MAX_BOXES_PER_OBJECT:,} boxes per object are read"
+                )
+                problems.append(Problem(object_id, worker, reason, over_limit=True))
+                return
+            answers.boxes[worker] = parsed.boxes
+            answers.sizes.pop(worker, None)
+            if parsed.image_width and parsed.image_height:
+                answers.sizes[worker] = (parsed.image_width, parsed.image_height)
+        else:
+            answers.labels[worker] = parse_image_classification_content(content, labels=labels).label
+    except AnswerLimitError as error:
+        problems.append(Problem(object_id, worker, f"{error} (answer left out)", over_limit=True))
+        return
+    except ValueError as error:
+        problems.append(Problem(object_id, worker, f"{error} (answer left out)"))
+        return
+    if replaced:
+        problems.append(Problem(object_id, worker, "the worker answered twice; the last answer is used"))
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+@dataclass
+class BatchConsolidation:
+    """The engine's results for a parsed batch. :meth:`content` shapes one object's Ground Truth content when it is
+    asked for, so that a whole job's contents are written one at a time instead of all being held."""
+
+    batch: ParsedBatch
+    labels: list[str]
+    label_attribute_name: str
+    job_name: str
+    workers: list[str]
+    worker_counts: FloatArray
+    problems: list[Problem]
+    classes: dict[int, tuple[str, float]] = field(default_factory=dict)
+    boxes: dict[int, tuple[list[ConsolidatedBox], tuple[int, int]]] = field(default_factory=dict)
+    creation_date: str = field(default_factory=format_creation_date)
+    note: str | None = None
+    """How the batch was consolidated when not by the worker-skill model, and why."""
+    _reasons: dict[ObjectId, list[str]] | None = field(default=None, repr=False)
+
+    def consolidated(self, position: int) -> bool:
+        return position in self.classes or position in self.boxes
+
+    def content(self, position: int) -> dict[str, Any]:
+        """The content of ``batch.objects[position]``: its label, or null and its failure reason."""
+        if position in self.classes:
+            label, confidence = self.classes[position]
+            return classification_annotation(
+                label_attribute_name=self.label_attribute_name,
+                class_names=self.labels,
+                label=label,
+                confidence=confidence,
+                job_name=self.job_name,
+                creation_date=self.creation_date,
+            )
+        if position in self.boxes:
+            boxes, (width, height) = self.boxes[position]
+            return detection_annotation(
+                label_attribute_name=self.label_attribute_name,
+                class_names=self.labels,
+                boxes=boxes,
+                image_width=width,
+                image_height=height,
+                job_name=self.job_name,
+                creation_date=self.creation_date,
+            )
+        if self._reasons is None:
+            self._reasons = {}
+            for problem in self.problems:
+                self._reasons.setdefault(problem.dataset_object_id, []).append(problem.reason)
+        return failed_content(
+            label_attribute_name=self.label_attribute_name,
+            task_type=self.batch.task_type,
+            job_name=self.job_name,
+            reason=failure_reason(self._reasons.get(self.batch.objects[position].dataset_object_id, [])),
+            creation_date=self.creation_date,
+        )
+
+
+def consolidate_objects(
+    batch: ParsedBatch,
+    *,
+    labels: Sequence[str],
+    label_attribute_name: str,
+    job_name: str,
+    prior_counts: FloatArray | None = None,
+) -> BatchConsolidation:
+    """Run the engine over a parsed batch. ``prior_counts`` (len(batch.workers), K, K): label confusion counts
+    carried from earlier batches (the class answered for classification, the box label for boxes)."""
+    labels = list(labels)
+    result = BatchConsolidation(
+        batch, labels, label_attribute_name, job_name, [], np.zeros((0, len(labels), len(labels))), list(batch.problems)
+    )
+    # The engine works on string names; positions stand in for the ids (which may mix strings and integers).
+    if batch.task_type == "image-classification":
+        answered = [position for position, obj in enumerate(batch.objects) if obj.labels]
+        model_bytes = len(batch.workers) * len(labels) ** 2 * 8
+        if answered and model_bytes > MAX_SKILL_MODEL_BYTES:
+            result.note = (
+                f"consolidated by plurality vote: a skill model of {len(batch.workers):,} workers x "
+                f"{len(labels):,}^2 labels would take {model_bytes / 2**20:,.0f} MiB per array"
+            )
+            for position in answered:
+                result.classes[position] = _plurality(batch.objects[position].labels.values(), labels)
+        elif answered:
+            result.workers = batch.workers
+            items = [str(position) for position in answered for _ in batch.objects[position].labels]
+            answer_workers = [worker for position in answered for worker in batch.objects[position].labels]
+            answer_labels = [label for position in answered for label in batch.objects[position].labels.values()]
+            # Workers are coded in first-seen order, which is batch.workers' order: prior_counts lines up.
+            classes = consolidate_labels(
+                items, answer_workers, answer_labels, label_set=labels, prior_counts=prior_counts
+            )
+            result.worker_counts = classes.worker_counts
+            for item, label, confidence in zip(classes.item_names, classes.labels, classes.confidence, strict=True):
+                result.classes[int(item)] = (label, float(confidence))
+    else:
+        sized: dict[int, tuple[int, int]] = {}
+        for position, obj in enumerate(batch.objects):
+            size = obj.image_size
+            if obj.boxes and size is not None:
+                sized[position] = size
+            elif obj.boxes:
+                result.problems.append(Problem(obj.dataset_object_id, None, "no answer reports inputImageProperties"))
+        images = [
+            ImageAnswers(
+                image=str(position),
+                width=float(width),
+                height=float(height),
+                answers=tuple(WorkerAnswer(worker, boxes) for worker, boxes in batch.objects[position].boxes.items()),
+            )
+            for position, (width, height) in sized.items()
+        ]
+        carried = None
+        if prior_counts is not None:
+            carried = {worker: prior_counts[row] for row, worker in enumerate(batch.workers)}
+        consolidation = consolidate_boxes(images, label_set=labels, prior_label_counts=carried)
+        del images
+        result.workers = [worker for worker in batch.workers if worker in consolidation.label_counts]
+        result.worker_counts = np.array([consolidation.label_counts[worker] for worker in result.workers]).reshape(
+            len(result.workers), len(labels), len(labels)
+        )
+        for rejected in consolidation.rejected:
+            object_id = batch.objects[int(rejected.image)].dataset_object_id
+            result.problems.append(Problem(object_id, rejected.worker, rejected.reason))
+        for position, size in sized.items():
+            result.boxes[position] = (consolidation.boxes[str(position)], size)
+    return result
+
+
+def _plurality(answers: Iterable[str], labels: Sequence[str]) -> tuple[str, float]:
+    """The most frequent answer (ties to the first in label order) and its share of the answers."""
+    counts = Counter(answers)
+    order = {label: code for code, label in enumerate(labels)}
+    label = min(counts, key=lambda name: (-counts[name], order.get(name, len(order))))
+    return label, counts[label] / sum(counts.values())
 
 
 def consolidate_batch(
@@ -158,89 +403,43 @@ def consolidate_batch(
     job_name: str,
     prior_counts: FloatArray | None = None,
 ) -> BatchResult:
-    """Consolidate a parsed batch. ``prior_counts`` (len(batch.workers), K, K): label confusion counts carried from
-    earlier batches (the class answered for classification, the box label for boxes)."""
+    """Consolidate a parsed batch into the ACS response (see :func:`consolidate_objects`)."""
+    result = consolidate_objects(
+        batch, labels=labels, label_attribute_name=label_attribute_name, job_name=job_name, prior_counts=prior_counts
+    )
+    response = [
+        build_consolidation_response_entry(obj.dataset_object_id, label_attribute_name, result.content(position))
+        for position, obj in enumerate(batch.objects)
+    ]
+    n_failed = sum(not result.consolidated(position) for position in range(len(batch.objects)))
+    return BatchResult(response, result.workers, result.worker_counts, result.problems, n_failed, result.note)
+
+
+def failed_batch(
+    raw_objects: Sequence[Any], *, reason: str, label_attribute_name: str, task_type: TaskType, job_name: str
+) -> BatchResult:
+    """Every answerable object of the payload returned as failed with ``reason``: for a batch that cannot be
+    consolidated at all (its labels cannot be read, an internal error), where raising could fail the labeling job."""
     creation_date = format_creation_date()
-    problems = list(batch.problems)
-    contents: dict[str, dict[str, Any]] = {}
-    workers: list[str] = []
-    worker_counts = np.zeros((0, len(labels), len(labels)))
-    if batch.task_type == "image-classification":
-        answered = [obj for obj in batch.objects if obj.labels]
-        if answered:
-            workers = batch.workers
-            items = [obj.dataset_object_id for obj in answered for _ in obj.labels]
-            answer_workers = [worker for obj in answered for worker in obj.labels]
-            answer_labels = [label for obj in answered for label in obj.labels.values()]
-            # Workers are coded in first-seen order, which is batch.workers' order: prior_counts lines up.
-            result = consolidate_labels(
-                items, answer_workers, answer_labels, label_set=labels, prior_counts=prior_counts
-            )
-            worker_counts = result.worker_counts
-            for item, label, confidence in zip(result.item_names, result.labels, result.confidence, strict=True):
-                contents[item] = classification_annotation(
-                    label_attribute_name=label_attribute_name,
-                    class_names=labels,
-                    label=label,
-                    confidence=float(confidence),
-                    job_name=job_name,
-                    creation_date=creation_date,
-                )
-    else:
-        sized: list[tuple[ObjectAnswers, tuple[int, int]]] = []
-        for obj in batch.objects:
-            if obj.boxes and obj.image_size is not None:
-                sized.append((obj, obj.image_size))
-            elif obj.boxes:
-                problems.append(Problem(obj.dataset_object_id, None, "no answer reports inputImageProperties"))
-        images = [
-            ImageAnswers(
-                image=obj.dataset_object_id,
-                width=float(width),
-                height=float(height),
-                answers=tuple(
-                    WorkerAnswer(worker, tuple(Box(b.label, b.left, b.top, b.width, b.height) for b in boxes))
-                    for worker, boxes in obj.boxes.items()
-                ),
-            )
-            for obj, (width, height) in sized
-        ]
-        carried = None
-        if prior_counts is not None:
-            carried = {worker: prior_counts[row] for row, worker in enumerate(batch.workers)}
-        consolidation = consolidate_boxes(images, label_set=labels, prior_label_counts=carried)
-        workers = [worker for worker in batch.workers if worker in consolidation.label_counts]
-        worker_counts = np.array([consolidation.label_counts[worker] for worker in workers]).reshape(
-            len(workers), len(labels), len(labels)
-        )
-        for rejected in consolidation.rejected:
-            problems.append(Problem(rejected.image, rejected.worker, rejected.reason))
-        for obj, (width, height) in sized:
-            contents[obj.dataset_object_id] = detection_annotation(
-                label_attribute_name=label_attribute_name,
-                class_names=labels,
-                boxes=consolidation.boxes[obj.dataset_object_id],
-                image_width=width,
-                image_height=height,
-                job_name=job_name,
-                creation_date=creation_date,
-            )
-    response = []
-    n_failed = 0
-    for obj in batch.objects:
-        content = contents.get(obj.dataset_object_id)
-        if content is None:
-            n_failed += 1
-            reasons = [p.reason for p in problems if p.dataset_object_id == obj.dataset_object_id]
-            content = failed_content(
-                label_attribute_name=label_attribute_name,
-                task_type=batch.task_type,
-                job_name=job_name,
-                reason="; ".join(reasons) or "no worker answers",
-                creation_date=creation_date,
-            )
-        response.append(build_consolidation_response_entry(obj.dataset_object_id, label_attribute_name, content))
-    return BatchResult(response, workers, worker_counts, problems, n_failed)
+    ids = list(dict.fromkeys(i for i in (dataset_object_id(raw) for raw in raw_objects) if i is not None))
+    content = failed_content(
+        label_attribute_name=label_attribute_name,
+        task_type=task_type,
+        job_name=job_name,
+        reason=reason,
+        creation_date=creation_date,
+    )
+    response = [build_consolidation_response_entry(i, label_attribute_name, content) for i in ids]
+    return BatchResult(response, [], np.zeros((0, 0, 0)), [Problem(i, None, reason) for i in ids], len(ids))
+
+
+def failure_reason(reasons: Sequence[str]) -> str:
+    """The problems of a failed object, joined; a long list is cut (the full list is in the logs / quality.json)."""
+    if not reasons:
+        return "no worker answers"
+    shown = "; ".join(reasons[:MAX_REASONS_SHOWN])
+    more = len(reasons) - MAX_REASONS_SHOWN
+    return f"{shown}; and {more} more" if more > 0 else shown
 
 
 def failed_content(

@@ -195,7 +195,7 @@ class DatasetObject(BaseModel):
 
     model_config = _WIRE_MODEL
 
-    dataset_object_id: str = Field(alias="datasetObjectId")
+    dataset_object_id: str | int = Field(alias="datasetObjectId")
     data_object: PayloadDataObject = Field(alias="dataObject")
     annotations: list[WorkerAnnotation] = Field(default_factory=list)
 
@@ -218,11 +218,12 @@ class ConsolidatedAnnotation(BaseModel):
 
 
 class ConsolidationResponseEntry(BaseModel):
-    """One element of the list the ACS Lambda returns (exactly one per ``datasetObjectId`` of the batch)."""
+    """One element of the list the ACS Lambda returns (exactly one per ``datasetObjectId`` of the batch, returned as
+    given: Ground Truth sends strings, a number stays a number)."""
 
     model_config = _WIRE_MODEL
 
-    dataset_object_id: str = Field(alias="datasetObjectId")
+    dataset_object_id: str | int = Field(alias="datasetObjectId")
     consolidated_annotation: ConsolidatedAnnotation = Field(alias="consolidatedAnnotation")
 
 
@@ -237,7 +238,7 @@ def parse_consolidation_response(response: str | bytes | list[Any]) -> list[Cons
 
 
 def build_consolidation_response_entry(
-    dataset_object_id: str, label_attribute_name: str, content: Mapping[str, Any]
+    dataset_object_id: str | int, label_attribute_name: str, content: Mapping[str, Any]
 ) -> dict[str, Any]:
     """``{"datasetObjectId": ..., "consolidatedAnnotation": {"content": {<labelAttributeName>: ..., ...}}}``.
 

@@ -44,11 +44,14 @@ def build_task_input(
     source_ref: str,
     *,
     labels: Sequence[str],
-    header: str,
+    header: str | None,
     initial_boxes: Sequence[PixelBox] | None = None,
 ) -> dict[str, Any]:
-    """The ``taskInput`` for one image (see the module docstring for each field)."""
-    task_input: dict[str, Any] = {"taskObject": source_ref, "labels": list(labels), "header": header}
+    """The ``taskInput`` for one image (see the module docstring for each field); without a ``header`` the template
+    shows the one it was rendered with."""
+    task_input: dict[str, Any] = {"taskObject": source_ref, "labels": list(labels)}
+    if header is not None:
+        task_input["header"] = header
     if initial_boxes:
         task_input["initialValue"] = [
             {"label": box.label, "left": box.left, "top": box.top, "width": box.width, "height": box.height}

@@ -38,6 +38,8 @@ DEMO_AUTOMATED_LABELING: dict[str, dict[str, Any]] = {
     "bounding-box": {"target": 0.6},
     "image-classification": {"target": 0.75},
 }
+# Ground Truth's NumberOfHumanWorkersPerDataObject takes 1 to 9 (the job file's workers_per_object likewise).
+MAX_WORKERS_PER_OBJECT = 9
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,8 @@ class DemoOptions:
     task_type: str = "bounding-box"
     n_images: int = 40
     workers: Mapping[WorkerKind, int] = field(default_factory=lambda: dict(DEFAULT_WORKERS))
-    workers_per_object: int = 5
+    workers_per_object: int | None = None
+    """``None``: the sample job file's own value, or the workforce's size when that is smaller."""
     seed: int = 0
     out: Path = Path("demo-output")
     max_items: int = 200
@@ -101,7 +104,41 @@ def _simulated(job: SampleJob, workers: list[SimulatedWorker], seed: int) -> _Re
     return _RecordingWorkforce(job, answer_object)
 
 
+def check_options(options: DemoOptions) -> None:
+    """Refuse options the run cannot honour, as ``InputError`` naming the option (the CLI exits 2 with it)."""
+    for name, value, smallest in (("--images", options.n_images, 1), ("--max-items", options.max_items, 1),
+                                  ("--seed", options.seed, 0)):  # fmt: skip
+        if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
+            raise InputError(f"{name}: must be an integer of at least {smallest} (got {value!r})")
+    wanted = options.workers_per_object
+    if wanted is not None:
+        if isinstance(wanted, bool) or not isinstance(wanted, int) or not 1 <= wanted <= MAX_WORKERS_PER_OBJECT:
+            raise InputError(f"--workers-per-object: must be between 1 and {MAX_WORKERS_PER_OBJECT} (got {wanted!r})")
+        workforce = sum(options.workers.values())
+        if options.dataset in ("sample", "sample-classification") and wanted > workforce:
+            mix = ",".join(f"{kind}={count}" for kind, count in options.workers.items() if count)
+            raise InputError(
+                f"--workers-per-object {wanted}: the workforce has only {workforce} worker(s) ({mix}); "
+                "lower --workers-per-object or add workers with --workers"
+            )
+    out = options.out
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: is a file; name a folder (it is created when missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"--out {out}: cannot create the folder ({error.strerror or error})") from None
+
+
+def workers_per_object(options: DemoOptions, default: int) -> int:
+    """The workers per image of a generated sample: the option, else ``default`` capped to the workforce."""
+    if options.workers_per_object is not None:
+        return options.workers_per_object
+    return min(default, sum(options.workers.values()))
+
+
 def run_offline(options: DemoOptions, *, progress: Callable[[str], None] = print) -> OfflineRun:
+    check_options(options)
     started = time.perf_counter()
     workers: list[SimulatedWorker] = []
     if options.dataset in ("sample", "sample-classification"):
@@ -109,7 +146,7 @@ def run_offline(options: DemoOptions, *, progress: Callable[[str], None] = print
         job = make_sample_job(task_type=task_type, n_images=options.n_images, seed=options.seed)  # type: ignore[arg-type]
         job_file = {
             **job.job_file,
-            "workers_per_object": min(options.workers_per_object, sum(options.workers.values())),
+            "workers_per_object": workers_per_object(options, int(job.job_file["workers_per_object"])),
         }
         if options.automated_labeling:
             job_file["automated_labeling"] = DEMO_AUTOMATED_LABELING[job.task_type]
@@ -123,7 +160,8 @@ def run_offline(options: DemoOptions, *, progress: Callable[[str], None] = print
         workforce = _RecordingWorkforce(job, lambda image, n: replay.answers_for(image.file_name))
         source = f"replayed crowd answers from {options.dataset} ({len(job.images)} items)"
     progress(f"truthflow offline run: {source}")
-    progress(f"workforce: {_describe_workforce(options, workers)}; embedded AWS (moto) with emulated Ground Truth")
+    described = _describe_workforce(options, workers, int(job_file.get("workers_per_object", 0)))
+    progress(f"workforce: {described}; embedded AWS (moto) with emulated Ground Truth")
 
     timeline: list[tuple[str, float, float, str]] = []
     gold_boxes = {image.file_name: _gold(image, "bounding-box") for image in job.images}
@@ -224,11 +262,11 @@ def print_outcome(run: OfflineRun, write: Callable[[str], None] = print) -> None
         write(f"report: {run.report}")
 
 
-def _describe_workforce(options: DemoOptions, workers: list[SimulatedWorker]) -> str:
+def _describe_workforce(options: DemoOptions, workers: list[SimulatedWorker], per_image: int) -> str:
     if not workers:
         return "recorded crowd workers"
     mix = ", ".join(f"{count} {kind}" for kind, count in options.workers.items() if count)
-    return f"{len(workers)} simulated workers ({mix}), {options.workers_per_object} per image"
+    return f"{len(workers)} simulated workers ({mix}), {per_image} per image"
 
 
 class _ProgressPrinter:
