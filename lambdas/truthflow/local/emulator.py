@@ -425,6 +425,12 @@ class EmbeddedAws:
         except Exception as error:
             response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}).encode()
+        finally:
+            # Metrics are disabled here, so Powertools keeps each invocation's values instead of publishing them;
+            # across the in-process invocations they would pile up until its 100-value auto-publish prints them.
+            metrics = getattr(module, "metrics", None)
+            if metrics is not None:
+                metrics.clear_metrics()
         return json.dumps(result).encode()
 
     def _training_outcome(self, description: dict[str, Any]) -> dict[str, Any]:
