@@ -67,7 +67,10 @@ class ClassProbabilities:
 def _load(data: bytes | str) -> Any:
     if len(data) > MAX_OUTPUT_BYTES:
         raise PredictionError(f"is {len(data):,} bytes, more than a prediction can be ({MAX_OUTPUT_BYTES:,})")
-    text = data.decode("utf-8", errors="strict") if isinstance(data, bytes) else data
+    try:
+        text = data.decode("utf-8", errors="strict") if isinstance(data, bytes) else data
+    except UnicodeDecodeError:
+        raise PredictionError("is not UTF-8 text") from None
     text = text.strip()
     try:
         return json.loads(text)
@@ -90,10 +93,7 @@ def _finite(value: Any, what: str) -> float:
 
 def parse_detections(data: bytes | str, *, n_classes: int) -> list[Detection]:
     """The detections of one object-detection output; corners are clipped to the image, empty boxes dropped."""
-    try:
-        document = _load(data)
-    except UnicodeDecodeError:
-        raise PredictionError("is not UTF-8 text") from None
+    document = _load(data)
     rows = document.get("prediction") if isinstance(document, dict) else None
     if not isinstance(rows, list):
         raise PredictionError('has no "prediction" list (expected {"prediction": [[class, score, xmin, ...], ...]})')
@@ -118,10 +118,7 @@ def parse_detections(data: bytes | str, *, n_classes: int) -> list[Detection]:
 
 def parse_class_probabilities(data: bytes | str, *, n_classes: int) -> ClassProbabilities:
     """The class probabilities of one image-classification output (a list, or ``{"prediction": [...]}``)."""
-    try:
-        document = _load(data)
-    except UnicodeDecodeError:
-        raise PredictionError("is not UTF-8 text") from None
+    document = _load(data)
     values = document.get("prediction") if isinstance(document, dict) else document
     if not isinstance(values, list):
         raise PredictionError("is not a list of class probabilities")
