@@ -156,6 +156,8 @@ def consolidate_exports(
         name = uri.removeprefix(scope.folder) if uri.startswith(scope.folder) else uri
         collector.add_file(ExportFile(name, store.read_export(uri, MAX_EXPORT_BYTES), listed.format))
     imported = collector.result()
+    if not _answered(imported):
+        raise ValueError(_nothing_matched(imported, folder, s3_uri(bucket, images_prefix)))
     quality = _consolidate(
         imported,
         folder,
@@ -264,6 +266,30 @@ def _unanswered_reason(folder: ImageFolder, key: str) -> str:
     return "no usable answer in the exports (not named by them, or every answer on it was refused: see import)"
 
 
+def _answered(imported: ImportedAnswers) -> set[str]:
+    """The images of the folder some export answered (answers on other images are not in ``imported``)."""
+    if imported.task_type == "image-classification":
+        return set(imported.classes.items)
+    return {image.image for image in imported.images}
+
+
+def _nothing_matched(imported: ImportedAnswers, folder: ImageFolder, images_uri: str) -> str:
+    """Why a job whose exports answer none of its images cannot go on, with examples from both sides."""
+    report = imported.report
+    named = sorted(report.unmatched_images)
+    if not named:
+        read = "; ".join(file.summary_line() for file in report.files)
+        first = f"; first refused: {report.problems[0]}" if report.problems else ""
+        return f"the exports hold no usable answer for this task type and label list ({read}){first}"
+    in_folder = sorted(folder.by_name)[:3] + sorted(folder.ambiguous)[:3]
+    return (
+        f"none of the {len(named)} images the exports name is in {images_uri} (it holds {len(folder.keys)} images). "
+        f"The exports name, e.g., {', '.join(repr(name) for name in named[:3])}; the folder has, e.g., "
+        f"{', '.join(repr(name) for name in in_folder[:3])}. Images are matched by file name: upload the exported "
+        "images under images/ with their names"
+    )
+
+
 # --- what the user is told -----------------------------------------------------------------------------------------
 
 
@@ -282,11 +308,10 @@ def import_summary(
         entry = file.to_dict()
         entry.pop("problems")
         files.append(entry)
-    if imported.task_type == "image-classification":
-        answered = set(imported.classes.items)
-    else:
-        answered = {image.image for image in imported.images}
+    answered = _answered(imported)
     unmatched = dict(sorted(report.unmatched_images.items()))
+    lower = {name.lower(): name for name in folder.by_name}
+    case_differs = {name: lower[name.lower()] for name in unmatched if name.lower() in lower}
     return {
         "format": listed.format,
         "files": files,
@@ -295,6 +320,8 @@ def import_summary(
         "images_answered": len(answered),
         "n_unmatched_images": len(unmatched),
         "unmatched_images": dict(list(unmatched.items())[:MAX_LISTED]),
+        # Names are compared exactly (S3 keys are case-sensitive); these differ from an image of the folder in case.
+        "unmatched_case_differs": dict(list(case_differs.items())[:MAX_LISTED]),
         "ambiguous_images": {name: keys for name, keys in list(folder.ambiguous.items())[:MAX_LISTED]},
         "unreadable_images": dict(list(sorted(unreadable.items()))[:MAX_LISTED]),
         "unknown_labels": dict(report.unknown_labels.most_common()),
@@ -325,6 +352,9 @@ def import_output(summary: Mapping[str, Any], quality: DatasetQuality, quality_u
         "failed": quality.n_failed,
         "unmatched_images": summary["n_unmatched_images"],
         "unmatched_examples": [_cut(name) for name in unmatched[:MAX_SHOWN]],
+        "unmatched_case_differs": {
+            _cut(name): _cut(found) for name, found in list(summary["unmatched_case_differs"].items())[:MAX_SHOWN]
+        },
         "ambiguous_images": len(summary["ambiguous_images"]),
         "unreadable_images": len(summary["unreadable_images"]),
         "unknown_labels": {_cut(label): count for label, count in unknown.most_common(MAX_SHOWN)},
@@ -358,6 +388,9 @@ def import_message(output: Mapping[str, Any]) -> str:
     if output["unmatched_images"]:
         examples = ", ".join(output["unmatched_examples"])
         left_out.append(f"{output['unmatched_images']} image(s) the exports name are not in images/ ({examples})")
+        if output["unmatched_case_differs"]:
+            pairs = ", ".join(f"{name!r} / {found!r}" for name, found in output["unmatched_case_differs"].items())
+            left_out.append(f"names compared exactly differ only in case from images of the folder: {pairs}")
     if output["ambiguous_images"]:
         left_out.append(f"{output['ambiguous_images']} file name(s) shared by several images")
     if output["unreadable_images"]:
