@@ -86,7 +86,7 @@ class TrainingPipeline(Construct):
         # Jobs that bring tool exports: their images are listed (matched by file name) and status.json gains what
         # the import left out.
         self.consolidate = function(
-            "ConsolidateJob", "reconsolidate", "Consolidate every worker response of a finished labeling job",
+            "ConsolidateJob", "reconsolidate", "Consolidate a labeling job's worker responses, or a job's tool exports",
             statements=[read_objects(data, "jobs/*"), list_prefix(data, "jobs/*/labeling/"),
                         list_prefix(data, "jobs/*/images/"),
                         write_objects(data, "jobs/*/dataset/*", "jobs/*/status.json"), *input_reads],
