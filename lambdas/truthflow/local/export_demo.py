@@ -9,7 +9,8 @@ under ``jobs/<id>/annotations/`` and the run reads them itself.
 The images an export names are usually not at hand (they live in the tool), so each gets a **stand-in**, as the
 crowd-data replay makes them (:func:`~truthflow.local.sample_data.synthesize_image`): a desk photo at the size the
 export gives (640 x 480 where it gives none) showing one object per box of the first annotator who drew any (boxes),
-or one large object of the label most annotators gave (classes), named as the export names the image. An image whose
+or a close-up of one object of the label most annotators gave (classes;
+:func:`~truthflow.local.sample_data.close_up_box`), named as the export names the image. An image whose
 name is not ``.jpg``/``.jpeg``/``.png`` gets no stand-in (the pipeline reads only those): the run reports it as not
 found among the job's images. ``max_items`` keeps the first images in the order the exports name them; the others
 get no stand-in either and are reported the same way.
@@ -33,13 +34,18 @@ from truthflow.consolidation.boxes import Box, ImageAnswers
 from truthflow.groundtruth.label_config import TaskType
 from truthflow.job_annotations import MAX_ANNOTATION_FILES
 from truthflow.job_file import MAX_JOB_FILE_LABELS, MAX_JOB_ID_CHARS
-from truthflow.local.sample_data import GoldBox, ImageFormat, SampleImage, SampleJob, synthesize_image
+from truthflow.local.sample_data import (
+    GoldBox,
+    ImageFormat,
+    SampleImage,
+    SampleJob,
+    close_up_box,
+    synthesize_image,
+)
 from truthflow.tables import InputError
 
 DEFAULT_SIZE = (640, 480)
 CLASS_IMAGE_SIZE = (320, 240)
-# A classification stand-in shows one object over this share of the image's width and height.
-CLASS_OBJECT_SHARE = 0.6
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 CROWD_DATA_SET_FILES = ("answers.csv", "assignments.csv")
 
@@ -171,8 +177,7 @@ def _stand_in(
     if task_type == "image-classification":
         width, height = CLASS_IMAGE_SIZE
         label = Counter(given.values()).most_common(1)[0][0]
-        box_width, box_height = round(width * CLASS_OBJECT_SHARE), round(height * CLASS_OBJECT_SHARE)
-        shown = (GoldBox(label, (width - box_width) // 2, (height - box_height) // 2, box_width, box_height),)
+        shown = (close_up_box(label, width, height, seed=item_seed),)
     else:
         assert found is not None  # every box image the answers name is one of imported.images
         width, height = (round(found.width), round(found.height)) if found.width and found.height else DEFAULT_SIZE
