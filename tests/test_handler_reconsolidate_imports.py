@@ -449,4 +449,4 @@ def test_image_folder_names_images_as_the_exports_do():
     )
     assert folder.by_name == {"desk.jpg": "jobs/j/images/a1b2c3d4-desk.jpg", "pen.PNG": "jobs/j/images/x/pen.PNG"}
     assert folder.ambiguous == {"1.jpg": ["jobs/j/images/a/1.jpg", "jobs/j/images/b/1.jpg"]}
-    assert len(folder.keys) == 4
+    assert len(folder.keys) == 4 and folder.other_files == 1  # notes.txt; the folder marker is no file

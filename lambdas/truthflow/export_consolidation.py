@@ -94,12 +94,13 @@ class ExportStore(Protocol):
 
 @dataclass(frozen=True)
 class ImageFolder:
-    """The job's images: ``keys`` sorted (one manifest line each), ``by_name`` the unambiguous file names, and the
-    names several images share (``ambiguous``: name -> keys)."""
+    """The job's images: ``keys`` sorted (one manifest line each), ``by_name`` the unambiguous file names, the
+    names several images share (``ambiguous``: name -> keys), and how many other files the folder holds."""
 
     keys: list[str]
     by_name: dict[str, str]
     ambiguous: dict[str, list[str]] = field(default_factory=dict)
+    other_files: int = 0
 
     def name_of(self, key: str) -> str:
         return image_file_name(key.rsplit("/", 1)[-1])
@@ -107,13 +108,14 @@ class ImageFolder:
 
 def image_folder(keys: Iterable[str]) -> ImageFolder:
     """The image keys of a listing (``.jpg``/``.jpeg``/``.png``, any case, any depth), named as exports name them."""
-    images = sorted(key for key in keys if is_image_key(key))
+    listed = [key for key in keys if not key.endswith("/")]  # a folder marker is not a file
+    images = sorted(key for key in listed if is_image_key(key))
     named: dict[str, list[str]] = {}
     for key in images:
         named.setdefault(image_file_name(key.rsplit("/", 1)[-1]), []).append(key)
     by_name = {name: found[0] for name, found in named.items() if len(found) == 1}
     ambiguous = {name: found for name, found in named.items() if len(found) > 1}
-    return ImageFolder(images, by_name, ambiguous)
+    return ImageFolder(images, by_name, ambiguous, len(listed) - len(images))
 
 
 def consolidate_exports(
@@ -298,10 +300,11 @@ def import_summary(
 ) -> dict[str, Any]:
     """``quality.json``'s ``import``: per file (``files``, as :meth:`~truthflow.annotation_imports.FileReport.
     to_dict` without its problems), the images of the folder and how many the exports answered, ``unmatched_images``
-    (name -> the export's reference: named by an export, not in the folder, their answers not used),
-    ``ambiguous_images``, ``unreadable_images`` (box jobs: no size from the header), ``unknown_labels`` (label ->
-    answers or boxes left out), ``repeated_answers``, ``rescaled_images``, ``shared_names`` and the refused tasks,
-    annotations and boxes (``problems``, the first :data:`MAX_LISTED`, and ``n_problems``)."""
+    (name -> the export's reference: named by an export, not in the folder, their answers not used; with
+    ``unmatched_case_differs``), ``ambiguous_images``, ``other_files_in_folder`` (not .jpg/.jpeg/.png: not images of
+    the job), ``unreadable_images`` (box jobs: no size from the header), ``unknown_labels`` (label -> answers or
+    boxes left out), ``repeated_answers``, ``rescaled_images``, ``shared_names`` and the refused tasks, annotations
+    and boxes (``problems``, the first :data:`MAX_LISTED`, and ``n_problems``)."""
     report = imported.report
     files = []
     for file in report.files:
@@ -317,6 +320,7 @@ def import_summary(
         "files": files,
         "annotators": len({worker for file in report.files for worker in file.workers}),
         "images_in_folder": len(folder.keys),
+        "other_files_in_folder": folder.other_files,
         "images_answered": len(answered),
         "n_unmatched_images": len(unmatched),
         "unmatched_images": dict(list(unmatched.items())[:MAX_LISTED]),
