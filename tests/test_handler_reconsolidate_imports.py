@@ -450,3 +450,27 @@ def test_image_folder_names_images_as_the_exports_do():
     assert folder.by_name == {"desk.jpg": "jobs/j/images/a1b2c3d4-desk.jpg", "pen.PNG": "jobs/j/images/x/pen.PNG"}
     assert folder.ambiguous == {"1.jpg": ["jobs/j/images/a/1.jpg", "jobs/j/images/b/1.jpg"]}
     assert len(folder.keys) == 4 and folder.other_files == 1  # notes.txt; the folder marker is no file
+
+
+def test_every_kind_of_image_reference_finds_the_uploaded_image(s3, load_handler, lambda_context):
+    references = {
+        "café crème.jpg": "/data/upload/3/0a1b2c3d-caf%C3%A9%20cr%C3%A8me.jpg",
+        "pen+pencil.jpg": "https://label-studio.example.com/data/pen%2Bpencil.jpg?token=abc&x=1",
+        "100% cotton.png": "s3://our-label-studio-bucket/raw/batch 7/100% cotton.png",
+        "日本.jpg": "/data/local-files/?d=photos/%E6%97%A5%E6%9C%AC.jpg",
+        "plain.jpg": "plain.jpg",
+        "Desk_05.JPG": "desk_05.jpg",  # differs in case: not the same S3 key, reported with a hint
+    }
+    template = json.loads(export("label_studio_classes.json"))[1]  # everybody answered 'pencil'
+    tasks = []
+    for position, reference in enumerate(references.values(), start=1):
+        task = json.loads(json.dumps(template))
+        task["id"], task["data"] = position, {"image": reference}
+        tasks.append(task)
+    images = {name: image(64, 48, "PNG" if name.endswith(".png") else "JPEG") for name in references}
+    output = run_import(s3, load_handler, lambda_context, exports={"annotations/ls.json": json.dumps(tasks).encode()},
+                        images=images, task_type="image-classification")  # fmt: skip
+    names = class_names(s3)
+    assert {name for name, label in names.items() if label == "pencil"} == set(references) - {"Desk_05.JPG"}
+    assert output["import"]["unmatched_case_differs"] == {"desk_05.jpg": "Desk_05.JPG"}
+    assert "differ only in case from images of the folder: 'desk_05.jpg' / 'Desk_05.JPG'" in output["import"]["message"]
