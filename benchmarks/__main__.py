@@ -20,6 +20,7 @@ from benchmarks import (
     annotation_imports,
     box_accuracy,
     groundtruth_handlers,
+    import_step,
     local_tools,
     memory,
     offline_demo,
@@ -38,7 +39,10 @@ from benchmarks.classification import (
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATASETS_ROOT = REPO.parent / "shared" / "crowd_datasets"
-PARTS = ("accuracy", "gold", "simulated", "speed", "memory", "boxes", "handlers", "imports", "tools", "scale", "demo")
+PARTS = (
+    "accuracy", "gold", "simulated", "speed", "memory", "boxes", "handlers", "imports", "tools", "scale", "import-step",
+    "demo",
+)  # fmt: skip
 
 
 def run_anchor(
@@ -300,6 +304,9 @@ def main() -> int:
     if "scale" in parts:
         print("\n## Whole-job steps at 100,000 images (moto S3; capacity: a third of 15 min and of 3008 MB)\n")
         print(scale.table(scale.run()), flush=True)
+    if "import-step" in parts:
+        print("\n## Consolidate whole job for a job that brings Label Studio exports (moto S3; same columns)\n")
+        print(scale.table(import_step.run()), flush=True)
     if "demo" in parts:
         demo = offline_demo.run()
         print(

@@ -83,10 +83,13 @@ class TrainingPipeline(Construct):
                         write_objects(data, "jobs/*/manifests/*")],
             environment=scope_environment,
         )  # fmt: skip
+        # Jobs that bring tool exports: their images are listed (matched by file name) and status.json gains what
+        # the import left out.
         self.consolidate = function(
-            "ConsolidateJob", "reconsolidate", "Consolidate every worker response of a finished labeling job",
+            "ConsolidateJob", "reconsolidate", "Consolidate a labeling job's worker responses, or a job's tool exports",
             statements=[read_objects(data, "jobs/*"), list_prefix(data, "jobs/*/labeling/"),
-                        write_objects(data, "jobs/*/dataset/*"), *input_reads],
+                        list_prefix(data, "jobs/*/images/"),
+                        write_objects(data, "jobs/*/dataset/*", "jobs/*/status.json"), *input_reads],
             timeout=Duration.minutes(15), memory_size=3008, environment=scope_environment,
         )  # fmt: skip
         self.build = function(

@@ -241,6 +241,19 @@ def test_a_huge_job_file_is_refused_unread(s3, starter, lambda_context):
             "existing_annotations.output_manifest: 's3://someone-elses-bucket/output.manifest' is outside this job",
         ),
         (
+            {"task_type": "bounding-box", "labels": ["pen"], "annotations": {"files": ["../other-job/export.json"]}},
+            "annotations.files[0]: must be a path relative to the job's folder jobs/<id>/",
+        ),
+        (
+            {
+                "task_type": "bounding-box",
+                "labels": ["pen"],
+                "annotations": {"files": ["export.json"]},
+                "existing_annotations": {"output_manifest": f"s3://{DATA_BUCKET}/jobs/pens-v1/output.manifest"},
+            },
+            "annotations: give either 'annotations'",
+        ),
+        (
             {"task_type": "image-classification", "labels": [f"{i:03d}" + "x" * 253 for i in range(80)]},
             "labels: every input-manifest line carries the labels and instructions.header in its truthflow-task "
             "attribute, which would be",

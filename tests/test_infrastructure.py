@@ -244,6 +244,17 @@ def test_pre_labeling_function_reads_the_jobs_label_categories(synthesized):
     assert "/jobs/*/manifests/*" in readable and "/jobs/*/labeling/*" in readable
 
 
+def test_whole_job_consolidation_lists_labeling_output_and_images_and_writes_only_the_dataset_and_status(synthesized):
+    statements = function_role_statements(synthesized["pipeline_template"], "ConsolidateJob")
+    s3_actions = granted(statements, "s3:")
+    assert set(s3_actions) == {"s3:GetObject", "s3:ListBucket", "s3:PutObject"}
+    writes = " ".join(s3_actions["s3:PutObject"])
+    assert "/jobs/*/dataset/*" in writes and "/jobs/*/status.json" in writes and len(s3_actions["s3:PutObject"]) == 2
+    listed = [s["Condition"]["StringLike"]["s3:prefix"] for s in statements if s["Action"] == "s3:ListBucket"]
+    # Worker responses under labeling/, and the images tool exports are matched to: nothing else of a job is listed.
+    assert sorted(listed) == [["jobs/*/images/", "jobs/*/images/*"], ["jobs/*/labeling/", "jobs/*/labeling/*"]]
+
+
 def test_consolidation_function_queries_and_adds_worker_statistics_in_transactions(synthesized):
     statements = function_role_statements(synthesized["pipeline_template"], "AnnotationConsolidation")
     table = [s for s in statements if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))]

@@ -51,7 +51,8 @@ def test_documented_bounding_box_example_parses_as_written():
     }
     assert job.start_at == "label"
     # Every field of the example is given explicitly, so the example documents the whole schema.
-    assert set(json.loads(text)) == set(JobFile.model_fields) - {"existing_annotations"}
+    # The ways to bring labels instead of labeling are documented with their own examples.
+    assert set(json.loads(text)) == set(JobFile.model_fields) - {"existing_annotations", "annotations"}
 
 
 def test_documented_classification_example_parses_as_written():
@@ -130,6 +131,51 @@ def test_existing_annotations_choose_where_the_run_starts(existing, start_at, ur
     assert job.start_at == start_at
     assert job.existing_annotations is not None
     assert job.existing_annotations.manifest_uri == (uri or existing["consolidated_manifest"])
+
+
+def test_tool_exports_start_the_run_at_import_and_resolve_under_the_job_folder():
+    section = {"format": "label-studio", "files": ["annotations/project-3.json", "s3://shared/exports/job_7.xml"]}
+    job = parse_job_file(
+        json.dumps(minimal(annotations=section)), source=SOURCE, scope=JobScope("b", "pens-v1", frozenset({"shared"}))
+    )
+    assert job.start_at == "import" and job.annotations is not None and job.annotations.format == "label-studio"
+    assert job.annotations.file_uris("b", "pens-v1") == [
+        "s3://b/jobs/pens-v1/annotations/project-3.json",
+        "s3://shared/exports/job_7.xml",
+    ]
+    assert parse(minimal(annotations={"files": ["a.xml"]})).annotations.format is None  # told from each file
+
+
+@pytest.mark.parametrize(
+    ("section", "extra", "expected"),
+    [
+        ({"files": []}, {}, "annotations.files: list should have at least 1 item"),
+        ({"files": "a.json"}, {}, "annotations.files: input should be a valid list"),
+        ({"format": "yolo", "files": ["a"]}, {}, "annotations.format: input should be 'label-studio', 'cvat', 'coco'"),
+        ({"files": ["../other-job/a.json"]}, {}, "annotations.files[0]: must be a path relative to the job's folder"),
+        ({"files": ["/annotations/a.json"]}, {}, "annotations.files[0]: must be a path relative to the job's folder"),
+        ({"files": ["a\\b.json"]}, {}, "annotations.files[0]: must not contain control characters or backslashes"),
+        ({"files": ["https://ls.example.com/export"]}, {}, "annotations.files[0]: must be a path under the job's"),
+        (
+            {"files": ["s3://b/jobs/other-job/a.json"]},
+            {},
+            "annotations.files[0]: 's3://b/jobs/other-job/a.json' is outside this job",
+        ),
+        ({"files": ["a.json", "a.json"]}, {}, "annotations.files: files[1] 'a.json' is listed twice"),
+        ({"file": ["a.json"]}, {}, "annotations.file: unknown field (did you mean 'files'?)"),
+        (
+            {"files": ["a.json"]},
+            {"existing_annotations": {"output_manifest": "s3://b/jobs/pens-v1/o.manifest"}},
+            "annotations: give either 'annotations' (several people's answers, consolidated by the run) or "
+            "'existing_annotations'",
+        ),
+        ({"files": ["a.json"]}, {"automated_labeling": True}, "annotations: a job that brings its annotations labels"),
+    ],
+)
+def test_bad_annotations_sections(section, extra, expected):
+    with pytest.raises(JobFileError) as caught:
+        parse_job_file(json.dumps(minimal(annotations=section, **extra)), source=SOURCE, scope=JobScope("b", "pens-v1"))
+    assert any(line.startswith(f"{SOURCE}: {expected}") for line in str(caught.value).splitlines()), caught.value
 
 
 def test_model_is_immutable():

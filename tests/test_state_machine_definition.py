@@ -119,3 +119,16 @@ def test_only_a_missing_endpoint_leads_to_create_endpoint():
         "StringMatches": "*Could not find endpoint*",
         "Next": "Create endpoint",
     }
+
+
+def test_a_job_that_brings_tool_exports_skips_labeling_and_is_told_what_was_imported():
+    [to_import] = [rule for rule in STATES["Labeling needed?"]["Choices"] if rule.get("StringEquals") == "import"]
+    assert to_import == {"Variable": "$.labeling.start_at", "StringEquals": "import", "Next": "Consolidate whole job"}
+    assert STATES["Consolidate whole job"]["Next"] == "Labels imported?"
+    [notify] = STATES["Labels imported?"]["Choices"]
+    assert notify["Next"] == "Notify import result" and STATES["Labels imported?"]["Default"] == "Build training data"
+    message = STATES["Notify import result"]["Parameters"]["Message.$"]
+    assert "$.dataset.import.message" in message
+    # A notification that cannot be sent does not stop the run: the summary is also in quality.json and status.json.
+    assert STATES["Notify import result"]["Next"] == "Build training data"
+    assert [catcher["Next"] for catcher in STATES["Notify import result"]["Catch"]] == ["Build training data"]

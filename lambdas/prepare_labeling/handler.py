@@ -4,7 +4,9 @@ Event ``{"bucket", "job_id", "run_id", "job_file"}``. Reads the version of ``job
 with (``job_file``: key, version id, ETag), checks it as the starter did (every S3 address within the job's scope,
 every limit of the files written from it), lists ``jobs/<id>/images/``
 (all pages), writes the input manifest, label-category file and worker template under ``jobs/<id>/manifests/``, and
-returns the settings of the CreateLabelingJob step (see :func:`truthflow.labeling_input.prepare_labeling_input`).
+returns the settings of the CreateLabelingJob step (see :func:`truthflow.labeling_input.prepare_labeling_input`). A
+job that brings its labels lists no images: existing annotations get the label-category file only, tool exports
+(``annotations``) also ``manifests/annotation-files.json``.
 A bad job file raises :class:`~truthflow.job_file.JobFileError` and an unusable image folder
 :class:`~truthflow.labeling_input.ImageListingError`; the state machine's Catch passes their message (one line per
 problem, naming the file and the field) to the failure notification.

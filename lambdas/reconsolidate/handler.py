@@ -1,4 +1,5 @@
-"""State machine step "Consolidate whole job": every worker response of the finished job, consolidated at once.
+"""State machine step "Consolidate whole job": every worker response of the finished job (or the tool exports the job
+brought), consolidated at once.
 
 The event, the flow and the output are :mod:`truthflow.job_dataset`'s (event ``{"bucket", "job_id", "labeling",
 "stage"}``, output the consolidated dataset's URIs and counts); this adapter gives it S3 and reports what it did.
@@ -50,4 +51,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "agreement": quality.agreement,
         },
     )
+    if quality.imports is not None:
+        metrics.add_metric(
+            name="ImportedImagesNotFound", unit=MetricUnit.Count, value=quality.imports["n_unmatched_images"]
+        )
+        metrics.add_metric(name="ImportedAnswersRefused", unit=MetricUnit.Count, value=quality.imports["n_problems"])
+        logger.info("labels imported from tool exports", extra={"import": output.get("import")})
     return output

@@ -172,8 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--dataset",
         default="sample",
-        help="'sample' (generated pens/pencils/erasers, boxes), 'sample-classification', or a crowd data set folder "
-        "to replay (e.g. ../shared/crowd_datasets/boxes_caltech_pedestrians)",
+        help="'sample' (generated pens/pencils/erasers, boxes), 'sample-classification', a crowd data set folder "
+        "to replay (e.g. ../shared/crowd_datasets/boxes_caltech_pedestrians), or a Label Studio, CVAT, COCO or Ground "
+        "Truth export file or folder of exports (labels imported, stand-in images, agreement instead of gold)",
     )
     demo.add_argument("--images", type=int, default=40, help="images in the generated sample (default 40)")
     demo.add_argument(
@@ -187,7 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="workers who label each image, 1-9 and at most the workforce (default: the sample job's 5, or the "
         "workforce when smaller)",
     )
-    demo.add_argument("--max-items", type=int, default=200, help="items replayed from a data set folder (default 200)")
+    demo.add_argument(
+        "--max-items", type=int, default=200, help="items replayed from a data set folder or an export (default 200)"
+    )
     demo.add_argument(
         "--automated-labeling",
         action="store_true",

@@ -3,9 +3,9 @@ finished labeling job or from an output manifest the job file brought along.
 
 Event ``{"bucket", "job_id", "labeling": {...}, "stage"}`` where ``labeling`` is the output of "Prepare labeling
 input" (``labeling_job_name``, ``label_attribute_name``, ``task_type``, ``label_config_uri``, ``input_manifest_uri``,
-``output_path_uri``, ``start_at``, ``existing_manifest_uri``, ``automated``; other keys are ignored). The labels, in
-class-id order, are read from the label-category file at ``label_config_uri``. Every manifest read, and every image
-its lines name, must lie within the job's scope (:mod:`truthflow.job_scope`).
+``output_path_uri``, ``start_at``, ``existing_manifest_uri``, ``automated``, ``annotations_uri``; other keys are
+ignored). The labels, in class-id order, are read from the label-category file at ``label_config_uri``. Every
+manifest read, and every image its lines name, must lie within the job's scope (:mod:`truthflow.job_scope`).
 
 * ``start_at`` ``"label"``: lists ``<output_path_uri><job>/annotations/worker-response/`` (all pages), reads the latest
   iteration's files of every object (the storage reads them concurrently, a bounded number ahead, in object order)
@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from truthflow.automated_labeling.run_step import AutomatedState
 from truthflow.aws.s3 import parse_s3_uri
+from truthflow.export_consolidation import consolidate_exports, import_output, record_in_status_file
 from truthflow.groundtruth.consolidated_dataset import ConsolidatedDatasetWriter, DatasetQuality, id_order
 from truthflow.groundtruth.existing_manifest import normalise_existing_manifest
 from truthflow.groundtruth.job_consolidation import (
@@ -69,9 +70,10 @@ class LabelingStage(BaseModel):
     label_config_uri: str
     input_manifest_uri: str | None = None
     output_path_uri: str | None = None
-    start_at: Literal["label", "consolidate", "automated"] = "label"
+    start_at: Literal["label", "consolidate", "automated", "import"] = "label"
     existing_manifest_uri: str | None = None
     automated: AutomatedState | None = None
+    annotations_uri: str | None = None
 
     @model_validator(mode="after")
     def _inputs_for_start(self) -> LabelingStage:
@@ -79,11 +81,19 @@ class LabelingStage(BaseModel):
             raise ValueError("start_at 'consolidate' needs existing_manifest_uri (an output manifest)")
         if self.start_at == "automated" and self.automated is None:
             raise ValueError("start_at 'automated' needs the automated-labeling settings")
+        if self.start_at == "import" and (not self.annotations_uri or self.task_type is None):
+            raise ValueError("start_at 'import' needs annotations_uri (the list of export files) and task_type")
         if self.start_at in ("label", "automated"):
             missing = [name for name in ("input_manifest_uri", "output_path_uri") if not getattr(self, name)]
             if missing:
                 raise ValueError(f"start_at {self.start_at!r} needs {', '.join(missing)}")
-        for name in ("label_config_uri", "input_manifest_uri", "output_path_uri", "existing_manifest_uri"):
+        for name in (
+            "label_config_uri",
+            "input_manifest_uri",
+            "output_path_uri",
+            "existing_manifest_uri",
+            "annotations_uri",
+        ):
             value = getattr(self, name)
             if value is not None:
                 parse_s3_uri(value)
@@ -126,6 +136,19 @@ class JobStore(Protocol):
 
     def write_json(self, uri: str, value: Any) -> None: ...
 
+    # A job that brings tool exports (start_at "import", truthflow.export_consolidation) also needs these.
+    def read_export(self, uri: str, max_bytes: int) -> bytes:
+        """The object's bytes; a ``ValueError`` naming it when it is missing, unreadable or over ``max_bytes``."""
+        ...
+
+    def read_image_sizes(self, uris: Sequence[str]) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
+        """``({uri: (width, height)}, {uri: why not})`` from each image's header."""
+        ...
+
+    def read_json_if_present(self, uri: str) -> Any:
+        """The object's JSON, or ``None`` when it does not exist or is not JSON."""
+        ...
+
 
 def consolidate_whole_job(
     request: ConsolidateJobRequest, store: JobStore, *, input_buckets: frozenset[str] = frozenset()
@@ -134,7 +157,7 @@ def consolidate_whole_job(
     labeling = request.labeling
     scope = JobScope(request.bucket, request.job_id, input_buckets)
     for uri in (labeling.label_config_uri, labeling.input_manifest_uri, labeling.output_path_uri,
-                labeling.existing_manifest_uri):  # fmt: skip
+                labeling.existing_manifest_uri, labeling.annotations_uri):  # fmt: skip
         problem = scope.problem(uri) if uri is not None else None
         if problem is not None:
             raise ValueError(problem)
@@ -150,6 +173,20 @@ def consolidate_whole_job(
         writer = ConsolidatedDatasetWriter(manifest, table)
         if labeling.start_at == "consolidate":
             quality = _normalise_manifest(labeling, labels, scope, writer, store)
+        elif labeling.start_at == "import":
+            assert labeling.annotations_uri is not None and labeling.task_type is not None  # checked by the model
+            quality = consolidate_exports(
+                bucket=request.bucket,
+                job_id=request.job_id,
+                annotations_uri=labeling.annotations_uri,
+                labels=labels,
+                task_type=labeling.task_type,
+                label_attribute_name=labeling.label_attribute_name,
+                job_name=labeling.labeling_job_name,
+                scope=scope,
+                writer=writer,
+                store=store,
+            )
         elif labeling.start_at == "automated" and not first_batch:
             quality = _consolidate_automated_run(request, labels, scope, writer, store)
         else:
@@ -169,6 +206,12 @@ def consolidate_whole_job(
         "label_attribute_name": quality.label_attribute_name,
         "task_type": quality.task_type,
     }
+    if quality.imports is not None:
+        found = import_output(quality.imports, quality, quality_uri)
+        found["status_file"] = record_in_status_file(
+            store, bucket=request.bucket, job_id=request.job_id, labeling_job=labeling.labeling_job_name, output=found
+        )
+        output["import"] = found
     return output, quality
 
 

@@ -77,6 +77,10 @@ Fields (limits marked [API] are CreateLabelingJob's / CreateTrainingJob's, from 
     at whole-job consolidation; or ``consolidated_manifest``: the ``s3://`` URI of a consolidated manifest: the run
     starts at building the training data. Either must lie under the job's own folder ``jobs/<id>/`` or in a bucket
     the deployment allows (:mod:`truthflow.job_scope`); so must every image its lines name.
+``annotations`` (optional): ``{"format", "files"}``
+    Label Studio, CVAT, COCO or Ground Truth exports (several people's answers) under ``jobs/<id>/``: labeling is
+    skipped and "Consolidate whole job" consolidates them (:mod:`truthflow.job_annotations`). Excludes
+    ``existing_annotations`` and ``automated_labeling``.
 
 Job ids (the ``<id>`` of ``jobs/<id>/``) follow :mod:`truthflow.job_ids`: lower-case letters, digits and hyphens.
 
@@ -108,6 +112,7 @@ from pydantic import (
 from truthflow.algorithms import algorithm_for, transform_instance_problem
 from truthflow.groundtruth.input_manifest import check_s3_uri
 from truthflow.groundtruth.label_config import TaskType, validate_labels
+from truthflow.job_annotations import AnnotationImport, exclusive_sources_problem
 from truthflow.job_file_errors import JobFileError, describe, json_kind
 from truthflow.job_ids import (
     JOB_FILE_NAME,
@@ -343,7 +348,7 @@ class EndpointSettings(BaseModel):
     initial_instance_count: Annotated[int, _at_least(1)] = 1
 
 
-StartAt = Literal["label", "consolidate", "build"]
+StartAt = Literal["label", "consolidate", "build", "import"]
 
 
 class ExistingAnnotations(BaseModel):
@@ -474,6 +479,8 @@ class JobFile(BaseModel):
     quality_gate: QualityGate = Field(default_factory=QualityGate)
     endpoint: EndpointSettings = Field(default_factory=EndpointSettings)
     existing_annotations: ExistingAnnotations | None = None
+    # Last, so that its check sees the sections it excludes.
+    annotations: AnnotationImport | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -526,9 +533,22 @@ class JobFile(BaseModel):
                 )
         return names
 
+    @field_validator("annotations")
+    @classmethod
+    def _annotations_are_the_only_source(
+        cls, annotations: AnnotationImport | None, info: ValidationInfo
+    ) -> AnnotationImport | None:
+        problem = exclusive_sources_problem(info.data) if annotations is not None else None
+        if problem is not None:
+            raise ValueError(problem)
+        return annotations
+
     @property
     def start_at(self) -> StartAt:
-        """Where the run starts: ``label`` (images), ``consolidate`` or ``build`` (existing annotations)."""
+        """Where the run starts: ``label`` (images), ``consolidate`` or ``build`` (existing annotations), ``import``
+        (tool exports to consolidate)."""
+        if self.annotations is not None:
+            return "import"
         return "label" if self.existing_annotations is None else self.existing_annotations.start_at
 
 

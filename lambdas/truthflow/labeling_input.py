@@ -50,6 +50,7 @@ from truthflow.groundtruth.templates import (
     render_bounding_box_template,
     render_image_classification_template,
 )
+from truthflow.job_annotations import ANNOTATION_FILES_NAME, annotation_files
 from truthflow.job_file import (
     JOB_FILE_NAME,
     JOBS_PREFIX,
@@ -152,6 +153,10 @@ class JobPaths:
     @property
     def labeling_prefix(self) -> str:
         return self.prefix + "labeling/"
+
+    @property
+    def annotation_files_key(self) -> str:
+        return self.prefix + "manifests/" + ANNOTATION_FILES_NAME
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -286,11 +291,13 @@ def prepare_labeling_input(
     ``objects`` is the listing ``(key, size)`` under ``paths.images_prefix`` (read only when
     :func:`needs_images`). A labeling run writes all three files; a run that starts from existing annotations writes
     only the label-category file (later stages read the label order from it) and returns ``null`` for
-    ``n_objects``, ``input_manifest_uri`` and ``ui_template_uri``.
+    ``n_objects``, ``input_manifest_uri`` and ``ui_template_uri``; a run that brings tool exports (``annotations``)
+    also writes their list, ``manifests/annotation-files.json``, whose URI is ``annotations_uri``.
 
     The state output has exactly the keys the state machine reads: the CreateLabelingJob settings, ``start_at``
-    (``label`` | ``consolidate`` | ``build``) and ``existing_manifest_uri``. The labels are not in it: they travel
-    once, in the label-category file at ``label_config_uri``, which the later steps read.
+    (``label`` | ``consolidate`` | ``build`` | ``import``), ``existing_manifest_uri`` and ``annotations_uri``. The
+    labels are not in it: they travel once, in the label-category file at ``label_config_uri``, which the later
+    steps read.
     """
     name = labeling_job_name(paths.job_id, run_id)
     start_at: StartAt | Literal["automated"] = job.start_at
@@ -338,6 +345,11 @@ def prepare_labeling_input(
             )
         )
         files.append(OutputFile(paths.uri(paths.ui_template_key), _worker_template(job), HTML_CONTENT_TYPE))
+    annotations_uri: str | None = None
+    if job.annotations is not None:
+        annotations_uri = paths.uri(paths.annotation_files_key)
+        listed = annotation_files(job.annotations, bucket=paths.bucket, job_id=paths.job_id)
+        files.append(OutputFile(annotations_uri, listed.to_json(), JSON_CONTENT_TYPE))
 
     state_output: dict[str, Any] = {
         "labeling_job_name": name,
@@ -360,6 +372,7 @@ def prepare_labeling_input(
         "existing_manifest_uri": (
             job.existing_annotations.manifest_uri if job.existing_annotations is not None else None
         ),
+        "annotations_uri": annotations_uri,
     }
     return LabelingInput(files=files, state_output=state_output, images=selection)
 

@@ -3,6 +3,7 @@ that the Lambdas reading single objects do not import the whole-job code at cold
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -10,8 +11,17 @@ from typing import IO, Any
 
 from botocore.exceptions import ClientError
 
-from truthflow.aws.s3 import iter_lines, iter_objects, parse_s3_uri, read_bytes, s3_uri, write_json
+from truthflow.aws.s3 import (
+    iter_lines,
+    iter_objects,
+    parse_s3_uri,
+    read_bytes,
+    read_prefix_bytes,
+    s3_uri,
+    write_json,
+)
 from truthflow.groundtruth.job_consolidation import WorkerResponseFile
+from truthflow.image_headers import HEADER_BYTES, ImageHeaderError, NeedMoreBytesError, image_size
 
 # Worker-response files are small and there is one per object: read them concurrently (boto3 clients are
 # thread-safe), or a 100,000-object job would spend most of the Lambda's 15 minutes waiting on GetObject.
@@ -63,3 +73,59 @@ class S3JobStore:
 
     def write_json(self, uri: str, value: Any) -> None:
         write_json(self._client, uri, value)
+
+    def read_export(self, uri: str, max_bytes: int) -> bytes:
+        """An export file; its size is checked before its body is read (``ValueError`` naming the file)."""
+        bucket, key = parse_s3_uri(uri)
+        try:
+            response = self._client.get_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404"):
+                raise ValueError(f"{uri}: no such file (job.json's annotations.files names it)") from None
+            raise ValueError(f"{uri}: cannot be read ({error})") from None
+        size = int(response.get("ContentLength") or 0)
+        if size > max_bytes:
+            response["Body"].close()
+            raise ValueError(
+                f"{uri}: {size / 2**20:,.0f} MiB; at most {max_bytes / 2**20:,.0f} MiB per export file are read (the "
+                "step parses each file in memory): split the export, or export Label Studio's JSON_MIN or CSV, which "
+                "are smaller"
+            )
+        body: bytes = response["Body"].read()
+        return body
+
+    def read_image_sizes(self, uris: Sequence[str]) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
+        """Each image's size from its first ``HEADER_BYTES`` (the whole file when the header lies further in), read
+        on the thread pool; an image that cannot be read or has no JPEG/PNG header is a problem, not an error."""
+
+        def size_of(uri: str) -> tuple[int, int] | str:
+            try:
+                try:
+                    return image_size(read_prefix_bytes(self._client, uri, HEADER_BYTES))
+                except NeedMoreBytesError:
+                    return image_size(read_bytes(self._client, uri))
+            except ImageHeaderError as error:
+                return f"{uri}: {error}"
+            except ClientError as error:
+                return f"{uri}: cannot be read ({error})"
+
+        sizes: dict[str, tuple[int, int]] = {}
+        problems: dict[str, str] = {}
+        with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+            for uri, found in zip(uris, pool.map(size_of, uris), strict=True):
+                if isinstance(found, tuple):
+                    sizes[uri] = found
+                else:
+                    problems[uri] = found
+        return sizes, problems
+
+    def read_json_if_present(self, uri: str) -> Any:
+        try:
+            text = read_bytes(self._client, uri)
+        except ClientError:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            return None

@@ -47,7 +47,7 @@ HISTOGRAM_BINS = 10
 # quality.json lists every failed object, but only this many unusable answers (their total is always given).
 MAX_LISTED_PROBLEMS = 1000
 
-Source = Literal["worker-responses", "existing-manifest"]
+Source = Literal["worker-responses", "existing-manifest", "annotation-exports"]
 
 
 # --- the consolidated dataset --------------------------------------------------------------------------------------
@@ -134,6 +134,8 @@ class DatasetQuality:
     unmatched_object_ids: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     n_machine_labeled: int = 0
+    imports: dict[str, Any] | None = None
+    """Labels from tool exports: what was read, matched and left out (``quality.json``'s ``import``)."""
 
     @property
     def n_failed(self) -> int:
@@ -204,6 +206,8 @@ class DatasetQuality:
         }
         if self.task_type == "bounding-box":
             summary["n_boxes"] = self.n_boxes
+        if self.imports is not None:
+            summary["import"] = self.imports
         return summary
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from truthflow.local.emulated_sagemaker import SIMULATED_DETECTOR_MAP
 from truthflow.local.emulator import REGION, EmbeddedAws, EmulatorScenario, quiet_moto_logs
+from truthflow.local.export_demo import ExportDataset, is_export, load_export_dataset
 from truthflow.local.report import ReportInputs, format_summary, summarize, write_report
 from truthflow.local.sample_data import SampleImage, SampleJob, make_sample_job
 from truthflow.local.workforce import (
@@ -141,6 +142,7 @@ def run_offline(options: DemoOptions, *, progress: Callable[[str], None] = print
     check_options(options)
     started = time.perf_counter()
     workers: list[SimulatedWorker] = []
+    exported: ExportDataset | None = None
     if options.dataset in ("sample", "sample-classification"):
         task_type = "image-classification" if options.dataset == "sample-classification" else options.task_type
         job = make_sample_job(task_type=task_type, n_images=options.n_images, seed=options.seed)  # type: ignore[arg-type]
@@ -153,19 +155,40 @@ def run_offline(options: DemoOptions, *, progress: Callable[[str], None] = print
         workers = make_workforce(options.workers, seed=options.seed)
         workforce = _simulated(job, workers, options.seed)
         source = f"generated sample ({len(job.images)} images of {', '.join(job.labels)})"
+    elif is_export(Path(options.dataset)):
+        if options.automated_labeling:
+            raise InputError("--automated-labeling: an export brings its labels, so nothing is labeled in the run")
+        exported = load_export_dataset(Path(options.dataset), max_items=options.max_items, seed=options.seed)
+        job = exported.job
+        job_file = dict(job.job_file)
+        workforce = _RecordingWorkforce(job, lambda image, n: [])
+        source = (
+            f"labels imported from {options.dataset} ({len(exported.files)} export file(s), {len(job.images)} images "
+            f"with stand-ins, {job.task_type})"
+        )
     else:
+        if not Path(options.dataset).exists():
+            raise InputError(f"--dataset {options.dataset}: no such file or folder")
         replay = ReplayWorkforce.load(Path(options.dataset), max_items=options.max_items, seed=options.seed)
         job = replay.job
         job_file = dict(job.job_file)
         workforce = _RecordingWorkforce(job, lambda image, n: replay.answers_for(image.file_name))
         source = f"replayed crowd answers from {options.dataset} ({len(job.images)} items)"
     progress(f"truthflow offline run: {source}")
-    described = _describe_workforce(options, workers, int(job_file.get("workers_per_object", 0)))
-    progress(f"workforce: {described}; embedded AWS (moto) with emulated Ground Truth")
+    if exported is not None:
+        for note in exported.notes:
+            progress(f"note: {note}")
+        progress("annotators: the exports' own; no labeling job (labeling is skipped); embedded AWS (moto)")
+    else:
+        described = _describe_workforce(options, workers, int(job_file.get("workers_per_object", 0)))
+        progress(f"workforce: {described}; embedded AWS (moto) with emulated Ground Truth")
 
     timeline: list[tuple[str, float, float, str]] = []
     gold_boxes = {image.file_name: _gold(image, "bounding-box") for image in job.images}
     with quiet_moto_logs(), EmbeddedAws(workforce, options.scenario, gold_boxes=gold_boxes, seed=options.seed) as aws:
+        if exported is not None:
+            _upload(aws.resources.data_bucket, f"jobs/{job.job_id}/", exported.files)
+            progress(f"uploaded {len(exported.files)} export file(s) to jobs/{job.job_id}/annotations/")
         version = aws.upload_job(job.job_id, job_file, [(image.file_name, image.data) for image in job.images])
         progress(
             f"uploaded {len(job.images)} images and job.json to s3://{aws.resources.data_bucket}/jobs/{job.job_id}/"
@@ -186,6 +209,9 @@ def run_offline(options: DemoOptions, *, progress: Callable[[str], None] = print
         quality = _read_json(dataset / "quality.json")
         consolidated, machine_labeled = _consolidated(dataset / "consolidated.manifest")
         routing = _read_json(dataset / "automated-labeling.json") or None
+        imported = (_read_json(outputs / "jobs" / job.job_id / "status.json").get("import") or {}).get("message")
+        if imported:
+            progress(f"import: {imported}")
     seconds = time.perf_counter() - started
     status = str(description["status"])
     failed_state = printer.failed_state
@@ -196,15 +222,25 @@ def run_offline(options: DemoOptions, *, progress: Callable[[str], None] = print
         execution_name=execution_arn.rsplit(":", 1)[-1],
         execution_status=status,
         outputs_location=str(outputs),
-        gold={image.file_name: _gold(image, job.task_type) for image in job.images},
-        worker_answers={name: _answers(given, job.task_type) for name, given in workforce.answers.items()},
+        # A stand-in image shows what one annotator drew, not the truth: an export run has no gold.
+        gold={} if exported is not None else {image.file_name: _gold(image, job.task_type) for image in job.images},
+        worker_answers=(
+            exported.answers
+            if exported is not None
+            else {name: _answers(given, job.task_type) for name, given in workforce.answers.items()}
+        ),
         consolidated=consolidated,
         true_skill=true_skill(workers) if workers else {},
         estimated_skill=_estimated_skill(quality),
         timeline=timeline,
         sample_images={image.file_name: image.data for image in job.images[:6]},
         run_seconds=seconds,
-        notes=[_model_note(job.task_type, options.scenario), source],
+        notes=[
+            _model_note(job.task_type, options.scenario),
+            source,
+            *(exported.notes if exported is not None else []),
+            *([f"Import: {imported}"] if imported else []),
+        ],
         automated_labeling=routing,
         machine_labeled=machine_labeled,
     )
@@ -299,6 +335,12 @@ class _ProgressPrinter:
         elif kind == "FailStateEntered":
             name = event["stateEnteredEventDetails"]["name"]
             self.timeline.append((name, now, now, "failed"))
+
+
+def _upload(bucket: str, prefix: str, files: list[tuple[str, bytes]]) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    for name, data in files:
+        s3.put_object(Bucket=bucket, Key=prefix + name, Body=data)
 
 
 def _download(bucket: str, prefix: str, target: Path) -> None:

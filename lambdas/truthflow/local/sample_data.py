@@ -170,6 +170,19 @@ def synthesize_image(
     return _encode(_draw_scene(width, height, boxes, rng), image_format)
 
 
+def close_up_box(label: str, width: int, height: int, *, seed: int) -> GoldBox:
+    """Where a close-up of one ``label`` object (as in the classification sample) lies in a ``width`` x ``height``
+    photo: the sample's proportions for its labels, else a box over the middle 60 % of the photo."""
+    _check_seed(seed)
+    if label not in _SHAPES:
+        box_width, box_height = round(width * 0.6), round(height * 0.6)
+        return GoldBox(label, (width - box_width) // 2, (height - box_height) // 2, box_width, box_height)
+    rng = np.random.default_rng([seed, 3])
+    box_width, box_height = _object_size(label, width, height, rng, close_up=True)
+    left, top = _position(box_width, box_height, width, height, rng)
+    return GoldBox(label, left, top, box_width, box_height)
+
+
 def _check_seed(seed: int) -> None:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")

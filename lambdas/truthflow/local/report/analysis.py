@@ -15,6 +15,7 @@ from truthflow.consolidation.box_metrics import DetectionScore, match_boxes
 from truthflow.consolidation.boxes import Box, ImageAnswers, WorkerAnswer, consolidate_boxes
 from truthflow.consolidation.labels import consolidate_labels
 from truthflow.groundtruth.output_manifest import LabeledBox
+from truthflow.local.report.agreement import agreement_summary
 from truthflow.local.report.automated import automated_summary
 from truthflow.local.report.inputs import (
     FAILED_STATUSES,
@@ -329,6 +330,8 @@ def _analyse(inputs: ReportInputs) -> _Analysis:
         "skill_mean_abs_error": _mean(errors),
         "timeline": _timeline_summary(data.timeline),
         "automated_labeling": automated_summary(data, inputs.automated_labeling, inputs.machine_labeled),
+        # Without gold (labels imported from tool exports), quality is told by how far the annotators agree.
+        "agreement": agreement_summary(data) if not data.scored and data.n_answers else None,
     }
     return _Analysis(data, summary, confusions)
 
@@ -344,6 +347,7 @@ def summarize(inputs: ReportInputs) -> dict[str, Any]:
     ``f1`` (and counts except for the mean), plus ``best_worker``; ``workers``: per worker ``kind``,
     ``true_accuracy``, ``box_jitter``, ``miss_rate``, ``estimated_accuracy``, ``gold_accuracy``, ``n_answers``,
     ``n_gold_answers`` (boxes also ``n_boxes``, ``f1_at_0.5``); ``skill_mean_abs_error`` (estimated vs true
-    accuracy); ``timeline``: ``n_states``, ``seconds``, ``failed`` (state names).
+    accuracy); ``timeline``: ``n_states``, ``seconds``, ``failed`` (state names); ``agreement`` (only when no image
+    is scored against gold, else ``None``): :func:`~truthflow.local.report.agreement.agreement_summary`.
     """
     return _analyse(inputs).summary

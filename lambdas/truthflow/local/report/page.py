@@ -125,6 +125,11 @@ def _header_html(inputs: ReportInputs, summary: Mapping[str, Any]) -> str:
 
 
 def _quality_html(summary: Mapping[str, Any], figure: str | None) -> str:
+    if summary.get("agreement") is not None:
+        return (
+            "<h2>1. Label quality against gold</h2><p>No image has gold labels, so nothing is scored against gold: "
+            "see the agreement between annotators below.</p>"
+        )
     names = _METHOD_NAMES[summary["task_type"]]
     methods = (PIPELINE, MAJORITY, WORKER_MEAN, WORKER_BEST)
     css = ["pipeline", "", "", ""]
@@ -319,6 +324,39 @@ def automated_html(summary: Mapping[str, Any] | None, figure: str | None) -> str
     )
 
 
+def agreement_html(summary: Mapping[str, Any] | None) -> str:
+    """Agreement between annotators, shown when no image has gold (:mod:`truthflow.local.report.agreement`)."""
+    if summary is None:
+        return ""
+    boxes = "mean_iou_matched" in next(iter(summary["annotators"].values()), {})
+    if boxes:
+        header = ["Annotator", "Answers", "F1 with consolidated", "Mean IoU of matched boxes"]
+        keys = ["n_answers", "f1_with_consolidated", "mean_iou_matched"]
+        pair_header, pair_key = ["Annotators", "Shared images", "Mean F1"], "mean_f1"
+        overall = f"mean pairwise F1 per image {_number(summary['overall'])}"
+    else:
+        header = ["Annotator", "Answers", "Agreement with consolidated", "Cohen's kappa with consolidated"]
+        keys = ["n_answers", "agreement_with_consolidated", "kappa_with_consolidated"]
+        pair_header, pair_key = ["Annotators", "Shared images", "Cohen's kappa"], "kappa"
+        overall = f"Fleiss' kappa {_number(summary['overall'])}"
+    rows = [
+        [worker, *(stats[key] if key == "n_answers" else _number(stats[key]) for key in keys)]
+        for worker, stats in summary["annotators"].items()
+    ]
+    pairs = [
+        [" \u00d7 ".join(pair["annotators"]), pair["n_shared"], _number(pair[pair_key])] for pair in summary["pairs"]
+    ]
+    return (
+        "<h2>Agreement between annotators</h2>"
+        "<p>No image has gold labels (a tool export normally has none), so quality is told by agreement: "
+        f"{_e(summary['measure'])}. Overall, over the {summary['n_multi_annotated']} images with at least two "
+        f"annotators: {_e(overall)}. The pipeline's own estimate of each annotator's accuracy is in the worker "
+        "table below.</p>"
+        + _table(header, rows)
+        + (_table(pair_header, pairs) if pairs else '<p class="muted">No two annotators share an image.</p>')
+    )
+
+
 def write_report(inputs: ReportInputs, out_dir: Path) -> Path:
     """Write ``report.html``, its PNG figures and ``summary.json`` into ``out_dir`` (created); returns the HTML path."""
     started = time.perf_counter()
@@ -349,6 +387,7 @@ def write_report(inputs: ReportInputs, out_dir: Path) -> Path:
         _header_html(inputs, summary),
         _quality_html(summary, quality),
         automated_html(summary["automated_labeling"], threshold),
+        agreement_html(summary.get("agreement")),
         "<h2>2. Confusion matrices</h2>" + confusion_text + _figure_html(confusion, "confusion matrices"),
         _skill_html(summary, skill, x_name),
         _samples_html(analysis, inputs, out_dir),

@@ -39,12 +39,13 @@ def format_summary(summary: Mapping[str, Any]) -> list[str]:
         f"{summary['n_answers']} answers; {summary['n_scored_images']} images scored against gold"
     ]
     names = _METHOD_NAMES[summary["task_type"]]
-    if summary["accuracy"] is not None:
+    scored = summary.get("agreement") is None  # without gold, agreement takes the place of the scores
+    if summary["accuracy"] is not None and scored:
         accuracy = summary["accuracy"]
         lines.append(
             "accuracy: " + ", ".join(f"{names[m]} {_number(accuracy[m])}" for m in (PIPELINE, MAJORITY, WORKER_MEAN))
         )
-    if summary["detection"] is not None:
+    if summary["detection"] is not None and scored:
         for threshold in IOU_THRESHOLDS:
             block = summary["detection"][f"{threshold:g}"]
             lines.append(
@@ -61,6 +62,14 @@ def format_summary(summary: Mapping[str, Any]) -> list[str]:
             + (f"at θ = {theta:.4f}" if theta is not None else "(no θ qualified)")
             + f"; quality against gold: machine {_number(automated['machine_label_quality'])}, human "
             f"{_number(automated['human_label_quality'])} (target {automated['target']})"
+        )
+    agreement = summary.get("agreement")
+    if agreement is not None:
+        boxes = "mean_iou_matched" in next(iter(agreement["annotators"].values()), {})
+        measure = "mean pairwise F1 per image" if boxes else "Fleiss' kappa"
+        lines.append(
+            f"no gold: agreement between annotators ({measure}) {_number(agreement['overall'])} over "
+            f"{agreement['n_multi_annotated']} images with at least two"
         )
     if summary["skill_mean_abs_error"] is not None:
         lines.append(f"worker accuracy estimates: mean |estimated - true| = {summary['skill_mean_abs_error']:.3f}")
