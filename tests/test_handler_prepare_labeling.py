@@ -41,6 +41,7 @@ OUTPUT_KEYS = {
     "automated",
     "start_at",
     "existing_manifest_uri",
+    "gold_labels_uri",
 }
 # A run that fails, or that starts from existing annotations, lists no images and so publishes no metric.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -197,6 +198,7 @@ def test_state_output_holds_the_labeling_settings_as_s3_uris(s3, load_handler, l
         "automated": None,
         "start_at": "label",
         "existing_manifest_uri": None,
+        "gold_labels_uri": None,
     }
     assert json.loads(json.dumps(output)) == output
     assert name.startswith(f"tf-{JOB_ID}-") and not name.endswith("-metadata")

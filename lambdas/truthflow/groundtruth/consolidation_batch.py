@@ -8,6 +8,11 @@ answer in Ground Truth's own output formats.
 
 An object with no usable answer is returned with a null label, confidence 0 and a ``failure-reason`` in its
 metadata: Ground Truth gets exactly one entry per ``datasetObjectId`` and later stages skip it as unlabeled.
+
+Gold questions (classification): ``gold`` maps an object's image (its ``source-ref``, the payload's
+``dataObject.s3Uri``) to its known label. The engine fixes those objects' labels and anchors each worker's skill on
+them (:func:`~truthflow.consolidation.labels.consolidate_labels`), a gold object nobody answered usably still gets
+its known label, and every worker is scored on the gold objects they answered (:attr:`BatchConsolidation.gold`).
 """
 
 from __future__ import annotations
@@ -79,6 +84,8 @@ class ObjectAnswers:
     labels: dict[str, str] = field(default_factory=dict)
     boxes: dict[str, tuple[PixelBox, ...]] = field(default_factory=dict)
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    source_ref: str | None = None
+    """The object's image (``dataObject.s3Uri``, a manifest line's ``source-ref``): how gold questions find it."""
 
     @property
     def image_size(self) -> tuple[int, int] | None:
@@ -119,6 +126,8 @@ class BatchResult:
     problems: list[Problem]
     n_failed: int
     note: str | None = None
+    n_gold: int = 0
+    """Objects of the batch that are gold questions (their labels are the known ones)."""
 
 
 def detect_task_type(raw_objects: Sequence[Any]) -> TaskType:
@@ -175,6 +184,8 @@ def read_batch(raw_objects: Sequence[Any], *, labels: Sequence[str], task_type: 
             problems.append(Problem(f"<entry {position}>", None, reason))
             continue
         answers = by_id.setdefault(object_id, ObjectAnswers(object_id))
+        if answers.source_ref is None:
+            answers.source_ref = _source_ref(raw)
         annotations = raw.get("annotations")
         if annotations is None:
             continue
@@ -189,6 +200,12 @@ def read_batch(raw_objects: Sequence[Any], *, labels: Sequence[str], task_type: 
             worker, content = found
             add_answer(answers, worker, content, labels=labels, task_type=task_type, problems=problems)
     return ParsedBatch(task_type, list(by_id.values()), problems)
+
+
+def _source_ref(raw: Mapping[str, Any]) -> str | None:
+    data_object = raw.get("dataObject")
+    uri = data_object.get("s3Uri") if isinstance(data_object, Mapping) else None
+    return uri if isinstance(uri, str) else None
 
 
 def _annotation_content(annotation: Any, where: str) -> tuple[str, str] | Problem:
@@ -275,6 +292,10 @@ class BatchConsolidation:
     creation_date: str = field(default_factory=format_creation_date)
     note: str | None = None
     """How the batch was consolidated when not by the worker-skill model, and why."""
+    gold_positions: set[int] = field(default_factory=set)
+    """Positions (in ``batch.objects``) of the objects that are gold questions."""
+    gold: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Per worker who answered a gold question: (gold questions answered, answered with the gold label)."""
     _reasons: dict[ObjectId, list[str]] | None = field(default=None, repr=False)
 
     def consolidated(self, position: int) -> bool:
@@ -323,15 +344,21 @@ def consolidate_objects(
     label_attribute_name: str,
     job_name: str,
     prior_counts: FloatArray | None = None,
+    gold: Mapping[str, str] | None = None,
 ) -> BatchConsolidation:
     """Run the engine over a parsed batch. ``prior_counts`` (len(batch.workers), K, K): label confusion counts
-    carried from earlier batches (the class answered for classification, the box label for boxes)."""
+    carried from earlier batches (the class answered for classification, the box label for boxes). ``gold``: image
+    (``source-ref``) -> known label, for classification (see the module docstring; ignored for boxes, and a gold
+    label outside ``labels`` is ignored with a note)."""
     labels = list(labels)
     result = BatchConsolidation(
         batch, labels, label_attribute_name, job_name, [], np.zeros((0, len(labels), len(labels))), list(batch.problems)
     )
     # The engine works on string names; positions stand in for the ids (which may mix strings and integers).
     if batch.task_type == "image-classification":
+        known = _gold_by_position(batch, labels, gold or {}, result)
+        for position in set(known) - {position for position, obj in enumerate(batch.objects) if obj.labels}:
+            result.classes[position] = (known[position], 1.0)  # a gold question nobody answered usably
         answered = [position for position, obj in enumerate(batch.objects) if obj.labels]
         model_bytes = len(batch.workers) * len(labels) ** 2 * 8
         if answered and model_bytes > MAX_SKILL_MODEL_BYTES:
@@ -340,7 +367,12 @@ def consolidate_objects(
                 f"{len(labels):,}^2 labels would take {model_bytes / 2**20:,.0f} MiB per array"
             )
             for position in answered:
-                result.classes[position] = _plurality(batch.objects[position].labels.values(), labels)
+                result.classes[position] = (
+                    (known[position], 1.0)
+                    if position in known
+                    else _plurality(batch.objects[position].labels.values(), labels)
+                )
+            result.gold = _gold_counts(batch, known)
         elif answered:
             result.workers = batch.workers
             items = [str(position) for position in answered for _ in batch.objects[position].labels]
@@ -348,11 +380,20 @@ def consolidate_objects(
             answer_labels = [label for position in answered for label in batch.objects[position].labels.values()]
             # Workers are coded in first-seen order, which is batch.workers' order: prior_counts lines up.
             classes = consolidate_labels(
-                items, answer_workers, answer_labels, label_set=labels, prior_counts=prior_counts
+                items,
+                answer_workers,
+                answer_labels,
+                label_set=labels,
+                prior_counts=prior_counts,
+                gold={str(position): label for position, label in known.items() if batch.objects[position].labels},
             )
             result.worker_counts = classes.worker_counts
             for item, label, confidence in zip(classes.item_names, classes.labels, classes.confidence, strict=True):
                 result.classes[int(item)] = (label, float(confidence))
+            scored = zip(
+                classes.worker_names, classes.gold.answers.tolist(), classes.gold.correct.tolist(), strict=True
+            )
+            result.gold = {worker: (n, right) for worker, n, right in scored if n}
     else:
         sized: dict[int, tuple[int, int]] = {}
         for position, obj in enumerate(batch.objects):
@@ -387,6 +428,40 @@ def consolidate_objects(
     return result
 
 
+def _gold_by_position(
+    batch: ParsedBatch, labels: Sequence[str], gold: Mapping[str, str], result: BatchConsolidation
+) -> dict[int, str]:
+    """Position -> known label of the batch's gold questions (recorded in ``result.gold_positions``)."""
+    if not gold:
+        return {}
+    allowed = set(labels)
+    known: dict[int, str] = {}
+    ignored = 0
+    for position, obj in enumerate(batch.objects):
+        label = gold.get(obj.source_ref) if obj.source_ref is not None else None
+        if label is None:
+            continue
+        if label in allowed:
+            known[position] = label
+        else:
+            ignored += 1
+    if ignored:
+        note = f"{ignored} gold label(s) outside the job's labels were ignored"
+        result.note = f"{result.note}; {note}" if result.note else note
+    result.gold_positions = set(known)
+    return known
+
+
+def _gold_counts(batch: ParsedBatch, known: Mapping[int, str]) -> dict[str, tuple[int, int]]:
+    """Per worker: gold questions answered and answered right, counted directly (the plurality-vote path)."""
+    counts: dict[str, tuple[int, int]] = {}
+    for position, label in known.items():
+        for worker, answered in batch.objects[position].labels.items():
+            n, right = counts.get(worker, (0, 0))
+            counts[worker] = (n + 1, right + (answered == label))
+    return counts
+
+
 def _plurality(answers: Iterable[str], labels: Sequence[str]) -> tuple[str, float]:
     """The most frequent answer (ties to the first in label order) and its share of the answers."""
     counts = Counter(answers)
@@ -402,17 +477,31 @@ def consolidate_batch(
     label_attribute_name: str,
     job_name: str,
     prior_counts: FloatArray | None = None,
+    gold: Mapping[str, str] | None = None,
 ) -> BatchResult:
     """Consolidate a parsed batch into the ACS response (see :func:`consolidate_objects`)."""
     result = consolidate_objects(
-        batch, labels=labels, label_attribute_name=label_attribute_name, job_name=job_name, prior_counts=prior_counts
+        batch,
+        labels=labels,
+        label_attribute_name=label_attribute_name,
+        job_name=job_name,
+        prior_counts=prior_counts,
+        gold=gold,
     )
     response = [
         build_consolidation_response_entry(obj.dataset_object_id, label_attribute_name, result.content(position))
         for position, obj in enumerate(batch.objects)
     ]
     n_failed = sum(not result.consolidated(position) for position in range(len(batch.objects)))
-    return BatchResult(response, result.workers, result.worker_counts, result.problems, n_failed, result.note)
+    return BatchResult(
+        response,
+        result.workers,
+        result.worker_counts,
+        result.problems,
+        n_failed,
+        result.note,
+        len(result.gold_positions),
+    )
 
 
 def failed_batch(
