@@ -152,10 +152,11 @@ def test_classification_report_html_and_figures(tmp_path):
     for heading in (
         "What this is",
         "1. Label quality against gold",
-        "2. Confusion matrices",
-        "3. Worker skill: estimated vs true",
-        "4. Sample images",
-        "5. Execution timeline",
+        "2. Where the pipeline and majority vote disagree",
+        "3. Confusion matrices",
+        "4. Worker skill: estimated vs true",
+        "5. Sample images",
+        "6. Execution timeline",
     ):
         assert f"<h2>{heading}</h2>" in text
     assert "<style>" in text and "<table" in text
@@ -198,7 +199,9 @@ def test_format_summary_lines():
     lines = format_summary(summarize(classification_inputs()))
     assert lines[0].startswith("pets: 8 images, 3 workers, 20 answers; 6 images scored")
     assert "Dawid-Skene (pipeline) 1.000, Majority vote 0.833, Single worker (mean) 0.667" in lines[1]
-    assert lines[2].endswith("= 0.050")
+    # i2 (majority "dog", gold "cat") and i7 (a tie, no gold) are the images where the two differ.
+    assert lines[2] == "pipeline and majority differ on 2 of 7 images (right: pipeline 1, majority vote 0)"
+    assert lines[3].endswith("= 0.050")
 
 
 # ---------------------------------------------------------------------------------------------------------------
