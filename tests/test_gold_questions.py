@@ -52,6 +52,7 @@ def test_gold_labels_names_a_csv_in_the_job_folder():
         ("../other-job/gold.csv", "no empty, '.' or '..' parts"),
         ("a//gold.csv", "no empty, '.' or '..' parts"),
         ("gold.json", "must name a .csv file"),
+        ("GOLD.CSV", "ending in '.csv'"),
         ("manifests/gold.csv", "a folder the run writes"),
         ("dataset/gold.csv", "a folder the run writes"),
         ("gold\n.csv", "without control characters"),

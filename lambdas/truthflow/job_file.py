@@ -85,7 +85,7 @@ Fields (limits marked [API] are CreateLabelingJob's / CreateTrainingJob's, from 
     and workers are scored on them (:mod:`truthflow.gold_questions`). Image classification only (box gold, boxes a
     worker must match, is not supported yet); not with ``existing_annotations`` (nothing is consolidated from worker
     answers) nor, for now, with ``automated_labeling`` (a gold image could be labeled by the model instead of people).
-    A relative path of at most 512 characters ending in ``.csv``, not in a folder the run writes (``manifests/``,
+    A relative path of at most 512 characters ending in ``.csv`` (lower case), not in a folder the run writes (``manifests/``,
     ``labeling/``, ``dataset/``, ``predictions/``).
 
 Job ids (the ``<id>`` of ``jobs/<id>/``) follow :mod:`truthflow.job_ids`: lower-case letters, digits and hyphens.
@@ -299,8 +299,9 @@ def _gold_labels_path(value: str) -> str:
         raise ValueError("must be a relative path with '/' between folders, without control characters")
     if any(part in ("", ".", "..") for part in value.split("/")):
         raise ValueError("must be a path inside the job's folder: no empty, '.' or '..' parts")
-    if not value.lower().endswith(".csv"):
-        raise ValueError("must name a .csv file (columns image,label)")
+    if not value.endswith(".csv"):
+        # Lower case: the pipeline's roles may read jobs/*.csv (IAM patterns are case-sensitive).
+        raise ValueError("must name a .csv file, ending in '.csv' (columns image,label)")
     if value.startswith(RUN_FOLDERS):
         raise ValueError(f"must not lie in a folder the run writes ({', '.join(RUN_FOLDERS)})")
     return value
