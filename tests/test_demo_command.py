@@ -36,6 +36,16 @@ def test_demo_classification_sample(tmp_path, capsys):
 
 
 @pytest.mark.skipif(not CALTECH.is_dir(), reason=f"{CALTECH} is not beside the repository")
+def test_gold_share_on_a_replayed_box_data_set_is_refused(tmp_path, capsys):
+    arguments = ["demo", "--dataset", str(CALTECH), "--max-items", "5", "--gold-share", "0.2", "--out", str(tmp_path)]
+    assert main(arguments) == 2
+    assert "is a bounding-box data set; gold questions are supported for image classification only" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "s3").exists()
+
+
+@pytest.mark.skipif(not CALTECH.is_dir(), reason=f"{CALTECH} is not beside the repository")
 def test_demo_replays_real_crowd_boxes(tmp_path, capsys):
     assert main(["demo", "--dataset", str(CALTECH), "--max-items", "15", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out

@@ -85,8 +85,8 @@ Fields (limits marked [API] are CreateLabelingJob's / CreateTrainingJob's, from 
     and workers are scored on them (:mod:`truthflow.gold_questions`). Image classification only (box gold, boxes a
     worker must match, is not supported yet); not with ``existing_annotations`` (nothing is consolidated from worker
     answers) nor, for now, with ``automated_labeling`` (a gold image could be labeled by the model instead of people).
-    A relative path of at most 512 characters ending in ``.csv`` (lower case), not in a folder the run writes (``manifests/``,
-    ``labeling/``, ``dataset/``, ``predictions/``).
+    A relative path of at most 512 characters ending in ``.csv`` (lower case), not in a folder the run writes
+    (``manifests/``, ``labeling/``, ``dataset/``, ``predictions/``).
 
 Job ids (the ``<id>`` of ``jobs/<id>/``) follow :mod:`truthflow.job_ids`: lower-case letters, digits and hyphens.
 

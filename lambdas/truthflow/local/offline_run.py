@@ -184,11 +184,16 @@ def run_offline(options: DemoOptions, *, progress: Callable[[str], None] = print
         job_file = dict(job.job_file)
         workforce = _RecordingWorkforce(job, lambda image, n: replay.answers_for(image.file_name))
         source = f"replayed crowd answers from {options.dataset} ({len(job.images)} items)"
+    if options.gold_share > 0 and job.task_type != "image-classification":
+        raise InputError(
+            f"--gold-share: {options.dataset} is a bounding-box data set; gold questions are supported for image "
+            "classification only"
+        )
     gold_questions = choose_gold_questions(job, options.gold_share, seed=options.seed)
+    if options.gold_share > 0 and not gold_questions:
+        raise InputError(f"--gold-share: {options.dataset} has no item whose true label is known")
     files: list[tuple[str, bytes]] = []
     if gold_questions:
-        if job.task_type != "image-classification":
-            raise InputError(f"--gold-share: {options.dataset} is a bounding-box job; gold questions need classes")
         job_file["gold_labels"] = GOLD_FILE
         files.append((GOLD_FILE, gold_csv(gold_questions)))
     progress(f"truthflow offline run: {source}")
