@@ -59,19 +59,19 @@ class ObjectTooLargeError(ValueError):
 
 
 class GoldFileError(JobFileError):
-    """A gold file that cannot be used: one line per problem, each naming the file and its line."""
+    """A gold file that cannot be used: one line per problem, each naming the file and its line as the command line
+    does (``jobs/pens-v1/gold.csv line 7: ...``). A :class:`JobFileError`, so every step that refuses a job file
+    refuses it alike; :attr:`problems` holds ``("line 7", message)`` pairs."""
 
     def __init__(self, source: str, problems: Sequence[tuple[int | None, str]], *, more: int = 0) -> None:
         listed = [(f"line {line}" if line else "", message) for line, message in problems]
         if more:
             listed.append(("", f"and {more:,} more problem(s)"))
         super().__init__(source, listed)
+        # The file and its line read as one place ("gold.csv line 7"), not as a file and a field.
         self.args = (
-            "\n".join(f"{source} {where}: {message}" if where else f"{source}: {message}" for where, message in listed),
+            "\n".join(f"{source} {where}: {text}" if where else f"{source}: {text}" for where, text in listed),
         )
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 @dataclass(frozen=True)
