@@ -31,11 +31,13 @@ REVIEWED_WILDCARDS = [
     (
         "Objects of any job folder: jobs/<id>/ is created by users at run time. Each role gets only the sub-folders "
         "and files its step reads or writes (job.json, images/, manifests/, labeling/, dataset/, predictions/, "
-        "status.json), one bucket; every step checks at run time that a job reads only its own folder.",
+        "status.json, the .csv gold file a job file may name anywhere in its folder), one bucket; every step checks "
+        "at run time that a job reads only its own folder.",
         [
             _regex(
                 f"Resource::{_BUCKET}\\/jobs\\/\\*"
-                r"(\/(job\.json|status\.json|images\/\*|manifests\/\*|labeling\/\*|dataset\/\*|predictions\/\*))?"
+                r"(\/(job\.json|status\.json|images\/\*|manifests\/\*|labeling\/\*|dataset\/\*|predictions\/\*)"
+                r"|\.csv)?"
             )
         ],
     ),

@@ -79,8 +79,9 @@ class TrainingPipeline(Construct):
 
         self.prepare = function(
             "PrepareLabeling", "prepare_labeling", "Validate job.json, list images, write the labeling input",
-            statements=[read_object_versions(data, "jobs/*/job.json"), list_prefix(data, "jobs/*/images/"),
-                        write_objects(data, "jobs/*/manifests/*")],
+            # A job's gold file (job.json gold_labels) is a .csv somewhere in its folder.
+            statements=[read_object_versions(data, "jobs/*/job.json"), read_objects(data, "jobs/*.csv"),
+                        list_prefix(data, "jobs/*/images/"), write_objects(data, "jobs/*/manifests/*")],
             environment=scope_environment,
         )  # fmt: skip
         # Jobs that bring tool exports: their images are listed (matched by file name) and status.json gains what
@@ -185,7 +186,8 @@ class TrainingPipeline(Construct):
 
         self.start_run = function(
             "StartRun", "start_run", "Start a run when a job.json is uploaded",
-            statements=[read_object_versions(data, "jobs/*/job.json"), write_objects(data, "jobs/*/status.json"),
+            statements=[read_object_versions(data, "jobs/*/job.json"), read_objects(data, "jobs/*.csv"),
+                        write_objects(data, "jobs/*/status.json"),
                         iam.PolicyStatement(actions=["states:StartExecution"],
                                             resources=[self.state_machine.state_machine_arn])],
             environment={

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,16 @@ def test_demo_classification_sample(tmp_path, capsys):
     assert main(["demo", "--dataset", "sample-classification", "--images", "12", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "accuracy" in printed.lower() and "Dawid-Skene" in printed
+
+
+@pytest.mark.skipif(not CALTECH.is_dir(), reason=f"{CALTECH} is not beside the repository")
+def test_gold_share_on_a_replayed_box_data_set_is_refused(tmp_path, capsys):
+    arguments = ["demo", "--dataset", str(CALTECH), "--max-items", "5", "--gold-share", "0.2", "--out", str(tmp_path)]
+    assert main(arguments) == 2
+    assert "is a bounding-box data set; gold questions are supported for image classification only" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "s3").exists()
 
 
 @pytest.mark.skipif(not CALTECH.is_dir(), reason=f"{CALTECH} is not beside the repository")
@@ -90,3 +101,55 @@ def test_out_naming_a_file_is_a_clear_error(tmp_path, capsys):
 def test_a_smaller_workforce_without_workers_per_object_labels_with_everyone(tmp_path, capsys):
     assert main(["demo", "--images", "4", "--workers", "careful=2", "--out", str(tmp_path)]) == 0
     assert "2 simulated workers (2 careful), 2 per image" in capsys.readouterr().out
+
+
+def test_by_default_three_workers_answer_each_image_as_the_job_files_default(tmp_path, capsys):
+    assert main(["demo", "--images", "6", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "6 simulated workers (2 careful, 2 sloppy, 1 biased, 1 spammer), 3 per image" in printed
+    job = json.loads((tmp_path / "s3" / "truthflow-data" / "jobs" / "pens-v1" / "job.json").read_text())
+    assert job["workers_per_object"] == 3
+    assert "pipeline and majority differ on " in printed
+
+
+def test_gold_share_mixes_gold_questions_into_the_job_and_the_report_shows_what_they_bought(tmp_path, capsys):
+    assert main(["demo", "--dataset", "sample-classification", "--images", "30", "--gold-share", "0.2",
+                 "--out", str(tmp_path)]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "gold questions: 6 images with known labels mixed into the job (gold.csv)" in printed
+    assert "gold questions: 6 (left out of the scores); the pipeline's engine without them" in printed
+    job_folder = tmp_path / "s3" / "truthflow-data" / "jobs" / "pens-v1"
+    assert json.loads((job_folder / "job.json").read_text())["gold_labels"] == "gold.csv"
+    gold = dict(line.split(",") for line in (job_folder / "gold.csv").read_text().splitlines()[1:])
+    assert len(gold) == 6
+    consolidated = {}
+    for line in (job_folder / "dataset" / "consolidated.manifest").read_text().splitlines():
+        record = json.loads(line)
+        metadata = next(value for key, value in record.items() if key.endswith("-metadata"))
+        consolidated[record["source-ref"].rsplit("/", 1)[-1]] = metadata["class-name"]
+    assert all(consolidated[image] == label for image, label in gold.items())
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["n_gold_questions"] == 6 and summary["accuracy"]["n_scored"] == 24
+    assert "pipeline_without_gold" in summary["accuracy"]
+    answered = [stats["gold_questions_answered"] for stats in summary["workers"].values()]
+    assert sum(answered) == 6 * 3  # every gold question was answered by three workers, each scored on it
+    report = (tmp_path / "report.html").read_text()
+    assert "On gold questions (pipeline)" in report and "Dawid-Skene without the gold questions" in report
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--gold-share", "1"], "--gold-share: must be a number from 0 to below 1 (got 1.0)"),
+        (["--gold-share", "-0.1"], "--gold-share: must be a number from 0 to below 1 (got -0.1)"),
+        (["--gold-share", "0.1"], "--gold-share: gold questions are supported for image classification only"),
+        (
+            ["--dataset", "sample-classification", "--gold-share", "0.1", "--automated-labeling"],
+            "--gold-share: gold questions cannot be combined with --automated-labeling yet",
+        ),
+    ],
+)
+def test_gold_share_the_run_cannot_honour_is_refused(tmp_path, capsys, arguments, message):
+    assert main(["demo", *arguments, "--out", str(tmp_path / "out")]) == 2
+    assert f"truthflow: error: {message}" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "s3").exists()

@@ -42,6 +42,7 @@ OUTPUT_KEYS = {
     "start_at",
     "existing_manifest_uri",
     "annotations_uri",
+    "gold_labels_uri",
 }
 # A run that fails, or that starts from existing annotations, lists no images and so publishes no metric.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -199,6 +200,7 @@ def test_state_output_holds_the_labeling_settings_as_s3_uris(s3, load_handler, l
         "start_at": "label",
         "existing_manifest_uri": None,
         "annotations_uri": None,
+        "gold_labels_uri": None,
     }
     assert json.loads(json.dumps(output)) == output
     assert name.startswith(f"tf-{JOB_ID}-") and not name.endswith("-metadata")

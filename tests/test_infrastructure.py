@@ -311,6 +311,9 @@ def test_starter_reads_job_file_versions_and_starts_executions(synthesized):
     ]
     actions = {action for s in statements for action in as_list(s["Action"])}
     assert {"s3:GetObjectVersion", "states:StartExecution", "sqs:SendMessage"} <= actions
+    # A job file's gold questions (gold_labels, a .csv in the job folder) are checked at upload.
+    reads = [json.dumps(s["Resource"]) for s in statements if "s3:GetObject" in as_list(s["Action"])]
+    assert any("/jobs/*.csv" in resource for resource in reads)
 
 
 def test_sagemaker_roles_trust_sagemaker_on_behalf_of_this_account_only(synthesized):

@@ -50,9 +50,10 @@ def test_documented_bounding_box_example_parses_as_written():
         "base_network": "resnet-50",
     }
     assert job.start_at == "label"
-    # Every field of the example is given explicitly, so the example documents the whole schema.
-    # The ways to bring labels instead of labeling are documented with their own examples.
-    assert set(json.loads(text)) == set(JobFile.model_fields) - {"existing_annotations", "annotations"}
+    # Every field of the example is given explicitly, so the example documents the whole schema. The ways to bring
+    # labels instead of labeling are documented with their own examples; gold questions are for classification jobs
+    # and need a gold file (tested with their own files).
+    assert set(json.loads(text)) == set(JobFile.model_fields) - {"existing_annotations", "annotations", "gold_labels"}
 
 
 def test_documented_classification_example_parses_as_written():
@@ -492,3 +493,11 @@ def test_s3_addresses_must_lie_within_the_jobs_scope():
             parse_job_file(data, source=SOURCE, scope=scope)
         assert caught.value.problems[0][0] == "existing_annotations.output_manifest"
         assert "is outside this job" in caught.value.problems[0][1]
+
+
+def test_tool_exports_and_gold_questions_are_refused_together():
+    lines = problems(
+        {"task_type": "image-classification", "labels": ["cat", "dog"], "gold_labels": "gold.csv",
+         "annotations": {"format": "label-studio", "files": ["annotations/export.json"]}}
+    )  # fmt: skip
+    assert any("annotations: cannot be combined with gold_labels" in line for line in lines), lines

@@ -152,10 +152,11 @@ def test_classification_report_html_and_figures(tmp_path):
     for heading in (
         "What this is",
         "1. Label quality against gold",
-        "2. Confusion matrices",
-        "3. Worker skill: estimated vs true",
-        "4. Sample images",
-        "5. Execution timeline",
+        "2. Where the pipeline and majority vote disagree",
+        "3. Confusion matrices",
+        "4. Worker skill: estimated vs true",
+        "5. Sample images",
+        "6. Execution timeline",
     ):
         assert f"<h2>{heading}</h2>" in text
     assert "<style>" in text and "<table" in text
@@ -198,7 +199,9 @@ def test_format_summary_lines():
     lines = format_summary(summarize(classification_inputs()))
     assert lines[0].startswith("pets: 8 images, 3 workers, 20 answers; 6 images scored")
     assert "Dawid-Skene (pipeline) 1.000, Majority vote 0.833, Single worker (mean) 0.667" in lines[1]
-    assert lines[2].endswith("= 0.050")
+    # i2 (majority "dog", gold "cat") and i7 (a tie, no gold) are the images where the two differ.
+    assert lines[2] == "pipeline and majority differ on 2 of 7 images (right: pipeline 1, majority vote 0)"
+    assert lines[3].endswith("= 0.050")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -336,3 +339,80 @@ def test_a_two_hundred_image_run_gets_a_complete_report(tmp_path):
     for picture in ("quality.png", "confusion.png", "skill.png", "timeline.png"):
         assert picture in text and (tmp_path / picture).is_file()
     assert summarize(inputs)["detection"]["n_scored"] == 200
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Where the pipeline and majority vote disagree; gold questions
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_classification_disagreements_are_listed_with_their_answers_and_gold():
+    found = summarize(classification_inputs())["disagreements"]
+    # i2: majority "dog" (cat, dog, dog), pipeline "cat" = gold. i7: a cat/dog tie without gold, the pipeline says cat.
+    assert (found["n"], found["n_answered"], found["pipeline_right"], found["majority_right"]) == (2, 7, 1, 0)
+    first = found["images"][0]
+    assert first == {
+        "image": "i2",
+        "answers": {"w1": "cat", "w2": "dog", "w3": "dog"},
+        "majority": "dog",
+        "pipeline": "cat",
+        "confidence": 0.9,
+        "gold": "cat",
+        "gold_question": False,
+        "winner": "pipeline",
+    }
+    assert found["images"][1]["image"] == "i7" and found["images"][1]["winner"] is None
+
+
+def test_box_disagreements_are_judged_by_f1_against_gold():
+    found = summarize(box_inputs())["disagreements"]
+    # img1: the pipeline keeps w1's lone person box as a car (F1 1/2), the majority drops it (F1 2/3); img2: the
+    # pipeline adds a spurious car (F1 2/3), the majority does not (F1 1).
+    assert (found["n"], found["pipeline_right"], found["majority_right"]) == (2, 0, 2)
+    img1 = found["images"][0]
+    assert (img1["pipeline_boxes"], img1["majority_boxes"], img1["gold_boxes"]) == (2, 1, 2)
+    assert img1["pipeline_f1"] == {"0.5": 0.5, "0.7": 0.5}
+    assert img1["majority_f1"] == pytest.approx({"0.5": 2 / 3, "0.7": 2 / 3})
+
+
+def test_boxes_that_match_each_other_but_not_gold_alike_are_a_disagreement():
+    gold = {"a": [b("car", 0, 0, 100, 100)]}
+    answers = {"a": {"w1": [b("car", 0, 0, 100, 100)], "w2": [b("car", 0, 0, 100, 100)]}}
+    # The pipeline's box overlaps the majority's at IoU 0.65 (same object), but only the majority's matches gold at 0.7.
+    pipeline = {"a": [b("car", 0, 0, 65, 100, confidence=1.0)]}
+    found = summarize(box_inputs(gold=gold, worker_answers=answers, consolidated=pipeline))["disagreements"]
+    assert found["n"] == 1 and found["images"][0]["same_objects"] is True
+    assert found["images"][0]["winner"] == "majority"
+    agreeing = summarize(box_inputs(gold=gold, worker_answers=answers, consolidated=gold))["disagreements"]
+    assert agreeing["n"] == 0
+
+
+def test_gold_questions_are_left_out_of_the_scores_and_workers_show_their_score_on_them(tmp_path):
+    inputs = classification_inputs(
+        gold_questions=["i2"],
+        gold_question_scores={"w1": {"answers": 1, "correct": 1}, "w2": {"answers": 1, "correct": 0}},
+        images={"i2": png_bytes(64, 48)},
+    )
+    summary = summarize(inputs)
+    accuracy = summary["accuracy"]
+    # i2, majority vote's only miss, is a gold question now: both score 5/5 on the other images.
+    assert (accuracy["n_scored"], accuracy["pipeline"], accuracy["majority"]) == (5, 1.0, 1.0)
+    assert accuracy["pipeline_without_gold"] is not None and summary["n_gold_questions"] == 1
+    assert summary["disagreements"]["n_gold_questions"] == 1 and summary["disagreements"]["pipeline_right"] == 0
+    workers = summary["workers"]
+    assert (workers["w1"]["gold_questions_answered"], workers["w1"]["gold_question_accuracy"]) == (1, 1.0)
+    assert (workers["w2"]["gold_questions_answered"], workers["w2"]["gold_question_accuracy"]) == (1, 0.0)
+    assert (workers["w3"]["gold_questions_answered"], workers["w3"]["gold_question_accuracy"]) == (0, None)
+    text = write_report(inputs, tmp_path).read_text(encoding="utf-8")
+    assert "Dawid-Skene without the gold questions" in text and "On gold questions (pipeline)" in text
+    assert "1 are gold questions" in text and (tmp_path / "disagreement-01-labels.png").is_file()
+    assert "pipeline: cat \u00b7 majority: dog \u00b7 gold: cat" in text
+
+
+def test_a_report_without_disagreements_says_so(tmp_path):
+    consolidated = {image: {"label": label, "confidence": 1.0} for image, label in GOLD_CLASSES.items()}
+    answers = {image: {"w1": label, "w2": label} for image, label in GOLD_CLASSES.items()}
+    inputs = classification_inputs(worker_answers=answers, consolidated=consolidated)
+    assert summarize(inputs)["disagreements"]["n"] == 0
+    text = write_report(inputs, tmp_path).read_text(encoding="utf-8")
+    assert "On none of the 7 answered images does the pipeline differ from majority vote." in text

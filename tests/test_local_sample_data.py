@@ -172,7 +172,7 @@ def test_the_job_file_is_valid(task_type):
     parsed = parse_job_file(json.dumps(job.job_file), source=f"jobs/{job.job_id}/job.json")
     assert parsed.task_type == task_type == job.task_type
     assert parsed.labels == list(job.labels) == list(LABELS)
-    assert parsed.workers_per_object == 5
+    assert "workers_per_object" not in job.job_file and parsed.workers_per_object == 3  # the job file's default
     assert parsed.quality_gate.metric == ("validation:mAP" if task_type == "bounding-box" else "validation:accuracy")
     assert parsed.start_at == "label"
     assert job.job_id == "pens-v1"

@@ -9,6 +9,11 @@ read, an internal error) comes back with every object failed. Memory stays bound
 beyond the size limits of :mod:`truthflow.groundtruth.worker_answers` are refused (metric ``AnswersOverLimit``).
 Only a payload that cannot be fetched from S3 raises (Ground Truth retries the invocation).
 
+Gold questions (classification): the job's ``gold-labels.json``, which "Prepare labeling input" writes beside the
+input manifest (found through DescribeLabelingJob, read once per container), fixes the labels of the batch's gold
+objects and anchors worker skill; a job without one has none, and one that cannot be read is logged (metric
+``GoldUnavailable``) and the batch consolidated without it.
+
 Worker skill carries across batches through the DynamoDB table named by ``WORKER_STATS_TABLE`` (optional; layout in
 :mod:`truthflow.aws.worker_stats`). The batch's counts are added once per batch identity, so a batch Ground Truth
 sends again is not counted twice; a missing or throttled table means consolidating without carried skill (logged,
@@ -18,6 +23,7 @@ metric ``WorkerStatsUnavailable``), not failing.
 from __future__ import annotations
 
 import os
+import time
 from functools import cache
 from typing import Any
 
@@ -39,6 +45,7 @@ from truthflow.groundtruth.consolidation_batch import (
     read_batch,
 )
 from truthflow.groundtruth.events import ConsolidationRequest
+from truthflow.groundtruth.gold_labels import gold_labels_for_job, gold_labels_uri
 from truthflow.groundtruth.label_config import parse_label_category_config
 
 logger = Logger()
@@ -48,6 +55,8 @@ s3 = boto3.client("s3")
 # Problems logged one by one per batch; the rest are counted (metric AnswersRejected, the summary log line).
 MAX_LOGGED_PROBLEMS = 100
 STATS_ERRORS = (ClientError, BotoCoreError, WorkerStatsError)
+GOLD_RETRY_SECONDS = 60.0
+_gold_failures: dict[str, float] = {}
 
 
 @cache
@@ -58,11 +67,49 @@ def client(service: str) -> Any:
 
 
 @cache
+def job_description(job_name: str) -> dict[str, Any]:
+    """DescribeLabelingJob, once per container and job (labels and gold questions both come from it)."""
+    description: dict[str, Any] = client("sagemaker").describe_labeling_job(LabelingJobName=job_name)
+    return description
+
+
+@cache
 def job_labels(job_name: str) -> tuple[str, ...]:
     """The job's label list in label-category order (it fixes class ids), read once per container."""
-    description = client("sagemaker").describe_labeling_job(LabelingJobName=job_name)
-    config = parse_label_category_config(read_json(s3, description["LabelCategoryConfigS3Uri"]))
+    config = parse_label_category_config(read_json(s3, job_description(job_name)["LabelCategoryConfigS3Uri"]))
     return tuple(config.label_names)
+
+
+@cache
+def _job_gold(job_name: str) -> dict[str, str]:
+    manifest = job_description(job_name)["InputConfig"]["DataSource"]["S3DataSource"]["ManifestS3Uri"]
+    try:
+        data = read_bytes(s3, gold_labels_uri(manifest))
+    except ClientError as error:
+        # No gold file (S3 says AccessDenied for a missing key when ListBucket is not granted): no gold questions.
+        if str(error.response.get("Error", {}).get("Code", "")) in ("NoSuchKey", "404", "AccessDenied", "403"):
+            return {}
+        raise
+    return gold_labels_for_job(data, labeling_job=job_name)
+
+
+def job_gold(job_name: str) -> dict[str, str]:
+    """The job's gold questions (image URI -> label): the ``gold-labels.json`` beside its input manifest, read once
+    per container. When it cannot be read, the batch is consolidated without them (logged, metric
+    ``GoldUnavailable``) and the read is tried again after GOLD_RETRY_SECONDS: gold sharpens worker skill, but
+    "Consolidate whole job" applies it to the dataset anyway, so a batch is never failed for it."""
+    failed_until = _gold_failures.get(job_name)
+    if failed_until is not None and time.monotonic() < failed_until:
+        return {}
+    try:
+        return _job_gold(job_name)
+    except Exception as error:
+        _gold_failures[job_name] = time.monotonic() + GOLD_RETRY_SECONDS
+        logger.warning(
+            "gold questions not read; consolidating without them", extra={"job": job_name, "error": str(error)}
+        )
+        metrics.add_metric(name="GoldUnavailable", unit=MetricUnit.Count, value=1)
+        return {}
 
 
 @metrics.log_metrics
@@ -86,8 +133,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> list[dict[s
     table_name = os.environ.get("WORKER_STATS_TABLE")
     stats = WorkerStatsTable(client("dynamodb"), table_name) if table_name else None
     prior = load_carried_skill(stats, job, batch, labels) if stats and batch.workers else None
+    gold = job_gold(job) if task_type == "image-classification" else {}
     try:
-        result = consolidate_batch(batch, labels=labels, prior_counts=prior, **shape)
+        result = consolidate_batch(batch, labels=labels, prior_counts=prior, gold=gold, **shape)
     except Exception as error:  # a last resort: every object comes back failed, none is lost
         logger.exception("batch not consolidated", extra={"job": job, "objects": len(batch.objects)})
         metrics.add_metric(name="BatchesNotConsolidated", unit=MetricUnit.Count, value=1)
@@ -96,6 +144,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> list[dict[s
     if result.note is not None:
         logger.warning("batch consolidated without the worker-skill model", extra={"note": result.note})
         metrics.add_metric(name="SkillModelSkipped", unit=MetricUnit.Count, value=1)
+    if result.n_gold:
+        metrics.add_metric(name="GoldObjects", unit=MetricUnit.Count, value=result.n_gold)
     if stats and result.workers:
         store_carried_skill(stats, job, batch, labels, result)
     return report(result, batch)

@@ -3,11 +3,12 @@
 Every upload the trigger delivers ends with ``status.json`` beside the uploaded file (``jobs/a/b/job.json`` ->
 ``jobs/a/b/status.json``): ``started`` with the execution ARN, or ``invalid`` with one line per problem (a job id
 SageMaker cannot use, a nested key, a job file that is missing, too large, not JSON, or breaks any rule a later step
-would enforce). Bad input never raises: EventBridge invokes this function asynchronously, and a raised error would
-only be retried and then dropped. What is left (S3 or Step Functions unreachable, access denied) raises after
-recording ``status: error``; Lambda retries it and then sends the event to the function's on-failure queue, which
-has an alarm. A valid job file starts the state machine under a name derived from the upload, so a duplicate event
-starts nothing new. Environment: ``STATE_MACHINE_ARN``, ``POLL_SECONDS``, ``MAX_ENDPOINT_POLLS``, ``INPUT_BUCKETS``.
+would enforce; a gold file it names that is missing or malformed, by file and line). Bad input never raises:
+EventBridge invokes this function asynchronously, and a raised error would only be retried and then dropped. What
+is left (S3 or Step Functions unreachable, access denied) raises after recording ``status: error``; Lambda retries
+it and then sends the event to the function's on-failure queue, which has an alarm. A valid job file starts the
+state machine under a name derived from the upload, so a duplicate event starts nothing new. Environment:
+``STATE_MACHINE_ARN``, ``POLL_SECONDS``, ``MAX_ENDPOINT_POLLS``, ``INPUT_BUCKETS``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import boto3
@@ -22,7 +24,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from truthflow.aws.job_files import read_job_file_version
+from truthflow.aws.job_files import read_job_file_version, read_object_within
 from truthflow.aws.s3 import s3_uri, write_json
 from truthflow.job_acceptance import accept_job_file
 from truthflow.job_file import JobFileError
@@ -53,7 +55,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         try:
             text = read_job_file_version(s3, upload.bucket, upload.job_file)
-            accept_job_file(text, source=upload.key, scope=JobScope(upload.bucket, upload.job_id, INPUT_BUCKETS))
+            accept_job_file(
+                text,
+                source=upload.key,
+                scope=JobScope(upload.bucket, upload.job_id, INPUT_BUCKETS),
+                read_object=partial(read_object_within, s3),
+            )
         except JobFileError as error:
             return refuse(upload.bucket, status_key, upload.key, str(error))
         return start(upload, status_key)

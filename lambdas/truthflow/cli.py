@@ -113,13 +113,14 @@ def _demo(args: argparse.Namespace) -> int:
 
     options = DemoOptions(
         dataset=args.dataset,
-        n_images=args.images,
         workers=parse_worker_mix(args.workers),
         workers_per_object=args.workers_per_object,
         seed=args.seed,
         out=args.out,
         max_items=args.max_items,
         automated_labeling=args.automated_labeling,
+        gold_share=args.gold_share,
+        **({"n_images": args.images} if args.images is not None else {}),
     )
     outcome = run_offline(options)
     print_outcome(outcome)
@@ -176,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
         "to replay (e.g. ../shared/crowd_datasets/boxes_caltech_pedestrians), or a Label Studio, CVAT, COCO or Ground "
         "Truth export file or folder of exports (labels imported, stand-in images, agreement instead of gold)",
     )
-    demo.add_argument("--images", type=int, default=40, help="images in the generated sample (default 40)")
+    demo.add_argument("--images", type=int, help="images in the generated sample (default 200)")
     demo.add_argument(
         "--workers",
         default="careful=2,sloppy=2,biased=1,spammer=1",
@@ -185,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--workers-per-object",
         type=int,
-        help="workers who label each image, 1-9 and at most the workforce (default: the sample job's 5, or the "
+        help="workers who label each image, 1-9 and at most the workforce (default: the job file's 3, or the "
         "workforce when smaller)",
     )
     demo.add_argument(
@@ -195,6 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--automated-labeling",
         action="store_true",
         help="people label a first batch, a model labels the images it is sure of, people the rest",
+    )
+    demo.add_argument(
+        "--gold-share",
+        type=float,
+        default=0.0,
+        help="share of the images given to the pipeline as gold questions (job.json gold_labels; classification "
+        "only), e.g. 0.05; they are left out of the report's scores",
     )
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", type=Path, default=Path("demo-output"), help="report and outputs (default demo-output)")

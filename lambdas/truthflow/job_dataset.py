@@ -3,9 +3,10 @@ finished labeling job or from an output manifest the job file brought along.
 
 Event ``{"bucket", "job_id", "labeling": {...}, "stage"}`` where ``labeling`` is the output of "Prepare labeling
 input" (``labeling_job_name``, ``label_attribute_name``, ``task_type``, ``label_config_uri``, ``input_manifest_uri``,
-``output_path_uri``, ``start_at``, ``existing_manifest_uri``, ``automated``, ``annotations_uri``; other keys are
-ignored). The labels, in class-id order, are read from the label-category file at ``label_config_uri``. Every
-manifest read, and every image its lines name, must lie within the job's scope (:mod:`truthflow.job_scope`).
+``output_path_uri``, ``start_at``, ``existing_manifest_uri``, ``automated``, ``annotations_uri``,
+``gold_labels_uri``; other keys are ignored). The labels, in class-id order, are read from the label-category file
+at ``label_config_uri``. Every manifest read, and every image its lines name, must lie within the job's scope
+(:mod:`truthflow.job_scope`).
 
 * ``start_at`` ``"label"``: lists ``<output_path_uri><job>/annotations/worker-response/`` (all pages), reads the latest
   iteration's files of every object (the storage reads them concurrently, a bounded number ahead, in object order)
@@ -19,6 +20,10 @@ manifest read, and every image its lines name, must lie within the job's scope (
   θ); the final stage consolidates both labeling jobs together (worker skill is fitted over all their answers; the
   second job is left out when every remaining image was machine-labeled) and appends the accepted machine labels of
   ``jobs/<id>/dataset/machine-labels.manifest``, so every image of the job is in the manifest once.
+
+Gold questions: with ``gold_labels_uri`` (the run's ``manifests/gold-labels.json``, written by "Prepare labeling input"
+for a job file with ``gold_labels``), the gold images keep their known labels, anchor worker skill, and
+``quality.json`` scores each worker on them (:func:`~truthflow.groundtruth.job_consolidation.consolidate_job`).
 
 Writes ``jobs/<id>/dataset/consolidated.manifest``, ``consolidated.csv`` (both spooled through temporary files, not
 memory) and ``quality.json``, and returns ``{"consolidated_manifest_uri", "table_uri", "quality_uri", "n_objects",
@@ -42,6 +47,7 @@ from truthflow.aws.s3 import parse_s3_uri
 from truthflow.export_consolidation import consolidate_exports, import_output, record_in_status_file
 from truthflow.groundtruth.consolidated_dataset import ConsolidatedDatasetWriter, DatasetQuality, id_order
 from truthflow.groundtruth.existing_manifest import normalise_existing_manifest
+from truthflow.groundtruth.gold_labels import GoldLabels, read_gold_labels
 from truthflow.groundtruth.job_consolidation import (
     WorkerResponseFile,
     consolidate_job,
@@ -74,6 +80,7 @@ class LabelingStage(BaseModel):
     existing_manifest_uri: str | None = None
     automated: AutomatedState | None = None
     annotations_uri: str | None = None
+    gold_labels_uri: str | None = None
 
     @model_validator(mode="after")
     def _inputs_for_start(self) -> LabelingStage:
@@ -93,6 +100,7 @@ class LabelingStage(BaseModel):
             "output_path_uri",
             "existing_manifest_uri",
             "annotations_uri",
+            "gold_labels_uri",
         ):
             value = getattr(self, name)
             if value is not None:
@@ -157,11 +165,12 @@ def consolidate_whole_job(
     labeling = request.labeling
     scope = JobScope(request.bucket, request.job_id, input_buckets)
     for uri in (labeling.label_config_uri, labeling.input_manifest_uri, labeling.output_path_uri,
-                labeling.existing_manifest_uri, labeling.annotations_uri):  # fmt: skip
+                labeling.existing_manifest_uri, labeling.annotations_uri, labeling.gold_labels_uri):  # fmt: skip
         problem = scope.problem(uri) if uri is not None else None
         if problem is not None:
             raise ValueError(problem)
     labels = _read_labels(labeling.label_config_uri, store)
+    gold = _read_gold(labeling, labels, store)
     first_batch = request.stage == "first-batch"
     dataset = f"s3://{request.bucket}/{JOBS_PREFIX}{request.job_id}/dataset/" + ("first-batch/" if first_batch else "")
     manifest_uri, table_uri, quality_uri = (
@@ -188,11 +197,11 @@ def consolidate_whole_job(
                 store=store,
             )
         elif labeling.start_at == "automated" and not first_batch:
-            quality = _consolidate_automated_run(request, labels, scope, writer, store)
+            quality = _consolidate_automated_run(request, labels, scope, writer, store, gold)
         else:
             assert labeling.input_manifest_uri is not None  # checked by the model
             jobs = [(labeling.input_manifest_uri, labeling.labeling_job_name)]
-            quality = _consolidate_worker_responses(labeling, jobs, labels, scope, writer, store)
+            quality = _consolidate_worker_responses(labeling, jobs, labels, scope, writer, store, gold)
         store.upload_text(manifest, manifest_uri, MANIFEST_CONTENT_TYPE)
         store.upload_text(table, table_uri, TABLE_CONTENT_TYPE)
     store.write_json(quality_uri, quality.to_dict())
@@ -223,6 +232,23 @@ def _read_labels(label_config_uri: str, store: JobStore) -> list[str]:
         raise ValueError(f"{label_config_uri}: {error}") from error
 
 
+def _read_gold(labeling: LabelingStage, labels: list[str], store: JobStore) -> GoldLabels | None:
+    """The run's gold questions (``manifests/gold-labels.json``, written by "Prepare labeling input"), if any."""
+    uri = labeling.gold_labels_uri
+    if uri is None:
+        return None
+    try:
+        gold = read_gold_labels(store.read_text(uri), label_set=labels)
+    except ValueError as error:
+        raise ValueError(f"{uri}: {error}") from error
+    if not gold.belongs_to(labeling.labeling_job_name):
+        raise ValueError(
+            f"{uri} belongs to the labeling job(s) {', '.join(gold.labeling_jobs) or '(none)'}, not to this run's "
+            f"{labeling.labeling_job_name}: another run of this job replaced it; start the run again"
+        )
+    return gold
+
+
 def _consolidate_worker_responses(
     labeling: LabelingStage,
     jobs: Sequence[tuple[str, str]],
@@ -230,6 +256,7 @@ def _consolidate_worker_responses(
     scope: JobScope,
     writer: ConsolidatedDatasetWriter,
     store: JobStore,
+    gold: GoldLabels | None = None,
 ) -> DatasetQuality:
     """The labeling jobs ``(input manifest URI, job name)`` of a run consolidated at once, so that worker skill is
     fitted over all their answers: their manifests are read as one, and each later job's ``datasetObjectId`` (the
@@ -264,6 +291,8 @@ def _consolidate_worker_responses(
             job_name=labeling.labeling_job_name,
             task_type=labeling.task_type,
             writer=writer,
+            gold=gold.labels if gold is not None else None,
+            gold_file=(gold.gold_file or labeling.gold_labels_uri) if gold is not None else None,
         )
     except OutOfScopeError:
         raise
@@ -277,6 +306,7 @@ def _consolidate_automated_run(
     scope: JobScope,
     writer: ConsolidatedDatasetWriter,
     store: JobStore,
+    gold: GoldLabels | None = None,
 ) -> DatasetQuality:
     """Both labeling jobs consolidated together, then the accepted machine labels (see the module docstring)."""
     labeling = request.labeling
@@ -286,7 +316,7 @@ def _consolidate_automated_run(
     jobs = [(labeling.input_manifest_uri, labeling.labeling_job_name)]
     if routing.get("for_people"):
         jobs.append((job_folder + "manifests/remaining.manifest", labeling.automated.second_labeling_job_name))
-    quality = _consolidate_worker_responses(labeling, jobs, labels, scope, writer, store)
+    quality = _consolidate_worker_responses(labeling, jobs, labels, scope, writer, store, gold)
     human = {
         json.loads(line).get("source-ref")
         for manifest_uri, _ in jobs

@@ -82,6 +82,16 @@ Fields (limits marked [API] are CreateLabelingJob's / CreateTrainingJob's, from 
     skipped and "Consolidate whole job" consolidates them (:mod:`truthflow.job_annotations`). Excludes
     ``existing_annotations`` and ``automated_labeling``.
 
+``gold_labels`` (optional)
+    Gold questions: the path, inside the job's folder, of a CSV file with columns ``image,label`` (e.g.
+    ``"gold.csv"`` for ``jobs/<id>/gold.csv``) listing images of ``images/`` whose label is known. They are labeled
+    like every other image; their known labels fix those images' labels and anchor worker skill in consolidation,
+    and workers are scored on them (:mod:`truthflow.gold_questions`). Image classification only (box gold, boxes a
+    worker must match, is not supported yet); not with ``existing_annotations`` (nothing is consolidated from worker
+    answers) nor, for now, with ``automated_labeling`` (a gold image could be labeled by the model instead of people).
+    A relative path of at most 512 characters ending in ``.csv`` (lower case), not in a folder the run writes
+    (``manifests/``, ``labeling/``, ``dataset/``, ``predictions/``).
+
 Job ids (the ``<id>`` of ``jobs/<id>/``) follow :mod:`truthflow.job_ids`: lower-case letters, digits and hyphens.
 
 Unknown fields are errors (a typo must not silently become a default). :func:`parse_job_file` raises
@@ -277,6 +287,29 @@ def _hyperparameters(values: dict[str, str | int | float]) -> dict[str, str | in
             "(they travel in the run's state, which Step Functions limits to 256 KB)"
         )
     return values
+
+
+# Folders of jobs/<id>/ the run writes: a gold file there would be overwritten, or read back as the run's own output.
+RUN_FOLDERS = ("manifests/", "labeling/", "dataset/", "predictions/")
+MAX_GOLD_LABELS_PATH_CHARS = 512
+
+
+def _gold_labels_path(value: str) -> str:
+    """A file in the job's folder, named relative to it (see the module docstring)."""
+    if value.startswith(("s3://", "https://", "http://")):
+        raise ValueError("must be the gold file's path inside the job's folder, such as 'gold.csv', not a URI")
+    if not value or len(value) > MAX_GOLD_LABELS_PATH_CHARS:
+        raise ValueError(f"must be 1 to {MAX_GOLD_LABELS_PATH_CHARS} characters")
+    if _NOT_IN_LABEL.search(value) or value.startswith("/") or "\\" in value:
+        raise ValueError("must be a relative path with '/' between folders, without control characters")
+    if any(part in ("", ".", "..") for part in value.split("/")):
+        raise ValueError("must be a path inside the job's folder: no empty, '.' or '..' parts")
+    if not value.endswith(".csv"):
+        # Lower case: the pipeline's roles may read jobs/*.csv (IAM patterns are case-sensitive).
+        raise ValueError("must name a .csv file, ending in '.csv' (columns image,label)")
+    if value.startswith(RUN_FOLDERS):
+        raise ValueError(f"must not lie in a folder the run writes ({', '.join(RUN_FOLDERS)})")
+    return value
 
 
 WorkersPerObject = Annotated[int, _between(1, 9)]
@@ -479,6 +512,7 @@ class JobFile(BaseModel):
     quality_gate: QualityGate = Field(default_factory=QualityGate)
     endpoint: EndpointSettings = Field(default_factory=EndpointSettings)
     existing_annotations: ExistingAnnotations | None = None
+    gold_labels: Annotated[str, AfterValidator(_gold_labels_path)] | None = None
     # Last, so that its check sees the sections it excludes.
     annotations: AnnotationImport | None = None
 
@@ -533,6 +567,28 @@ class JobFile(BaseModel):
                 )
         return names
 
+    @field_validator("gold_labels")
+    @classmethod
+    def _gold_questions_fit_the_run(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        if info.data.get("task_type") == "bounding-box":
+            raise ValueError(
+                "gold questions are supported for image-classification jobs only: for boxes, scoring a worker "
+                "against known boxes (and fixing an image's boxes) is not implemented yet"
+            )
+        if info.data.get("existing_annotations") is not None:
+            raise ValueError(
+                "gold questions need a labeling run: with existing_annotations nothing is consolidated from worker "
+                "answers"
+            )
+        if info.data.get("automated_labeling") is not None:
+            raise ValueError(
+                "gold questions cannot be combined with automated_labeling yet: the model could label a gold image "
+                "instead of people, and gold images would bias the random first batch that calibrates θ"
+            )
+        return value
+
     @field_validator("annotations")
     @classmethod
     def _annotations_are_the_only_source(
@@ -541,6 +597,11 @@ class JobFile(BaseModel):
         problem = exclusive_sources_problem(info.data) if annotations is not None else None
         if problem is not None:
             raise ValueError(problem)
+        if annotations is not None and info.data.get("gold_labels") is not None:
+            raise ValueError(
+                "cannot be combined with gold_labels: gold questions are mixed into a labeling job, and a job that "
+                "brings tool exports has none (give the gold images' labels in the exports instead)"
+            )
         return annotations
 
     @property

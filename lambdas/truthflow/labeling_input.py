@@ -31,7 +31,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
 
 from truthflow.automated_labeling.preparation import prepare_automated_labeling
+from truthflow.gold_questions import GoldQuestions, check_gold_images, gold_document_for_run
 from truthflow.groundtruth.events import ManifestDataObject, build_pre_annotation_response, labeling_job_name_from_arn
+from truthflow.groundtruth.gold_labels import GOLD_LABELS_FILE
 from truthflow.groundtruth.input_manifest import (
     MAX_ATTRIBUTE_CHARS,
     MAX_DATA_OBJECTS_PER_JOB,
@@ -149,6 +151,11 @@ class JobPaths:
     @property
     def ui_template_key(self) -> str:
         return self.prefix + "manifests/worker-template.liquid.html"
+
+    @property
+    def gold_labels_key(self) -> str:
+        """The run's gold questions (:mod:`truthflow.groundtruth.gold_labels`), beside the input manifest."""
+        return self.prefix + "manifests/" + GOLD_LABELS_FILE
 
     @property
     def labeling_prefix(self) -> str:
@@ -284,7 +291,12 @@ def needs_images(job: JobFile) -> bool:
 
 
 def prepare_labeling_input(
-    job: JobFile, *, paths: JobPaths, run_id: str, objects: Iterable[tuple[str, int]] | None
+    job: JobFile,
+    *,
+    paths: JobPaths,
+    run_id: str,
+    objects: Iterable[tuple[str, int]] | None,
+    gold: GoldQuestions | None = None,
 ) -> LabelingInput:
     """Plan the labeling job of a run.
 
@@ -292,7 +304,9 @@ def prepare_labeling_input(
     :func:`needs_images`). A labeling run writes all three files; a run that starts from existing annotations writes
     only the label-category file (later stages read the label order from it) and returns ``null`` for
     ``n_objects``, ``input_manifest_uri`` and ``ui_template_uri``; a run that brings tool exports (``annotations``)
-    also writes their list, ``manifests/annotation-files.json``, whose URI is ``annotations_uri``.
+    also writes their list, ``manifests/annotation-files.json``, whose URI is ``annotations_uri``. ``gold``: the job's
+    gold questions (read by :func:`truthflow.gold_questions.load_gold_questions`); each must be one of the listed
+    images, and the run's copy is written to ``manifests/gold-labels.json`` (``gold_labels_uri``, else ``null``).
 
     The state output has exactly the keys the state machine reads: the CreateLabelingJob settings, ``start_at``
     (``label`` | ``consolidate`` | ``build`` | ``import``), ``existing_manifest_uri`` and ``annotations_uri``. The
@@ -311,6 +325,7 @@ def prepare_labeling_input(
     files = [OutputFile(paths.uri(paths.label_config_key), label_category_config_text(label_config), JSON_CONTENT_TYPE)]
     selection: ImageSelection | None = None
     automated: dict[str, Any] | None = None
+    gold_uri: str | None = None
     if labeling:
         if objects is None:
             raise ValueError("a labeling run needs the listing of its images")
@@ -345,6 +360,13 @@ def prepare_labeling_input(
             )
         )
         files.append(OutputFile(paths.uri(paths.ui_template_key), _worker_template(job), HTML_CONTENT_TYPE))
+        if gold is not None:
+            check_gold_images(gold, image_keys=selection.keys, images_prefix=paths.images_prefix)
+            jobs = [name, *([automated["second_labeling_job_name"]] if automated else [])]
+            document = gold_document_for_run(gold, bucket=paths.bucket, images_prefix=paths.images_prefix,
+                                             labeling_jobs=jobs)  # fmt: skip
+            gold_uri = paths.uri(paths.gold_labels_key)
+            files.append(OutputFile(gold_uri, json.dumps(document, indent=1) + "\n", JSON_CONTENT_TYPE))
     annotations_uri: str | None = None
     if job.annotations is not None:
         annotations_uri = paths.uri(paths.annotation_files_key)
@@ -373,6 +395,7 @@ def prepare_labeling_input(
             job.existing_annotations.manifest_uri if job.existing_annotations is not None else None
         ),
         "annotations_uri": annotations_uri,
+        "gold_labels_uri": gold_uri,
     }
     return LabelingInput(files=files, state_output=state_output, images=selection)
 

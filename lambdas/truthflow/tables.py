@@ -42,37 +42,42 @@ def read_rows(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[s
     except OSError as error:
         raise InputError(f"{path}: cannot read ({error.strerror or error})") from None
     with handle:
-        lines = _decoded_lines(path, handle)
-        reader = csv.reader(lines, strict=True)
-        records = _records(path, reader)
-        first = next(records, None)
-        if first is None or not any(cell.strip() for cell in first[1]):
-            raise InputError(f"{path}: the file is empty; expected a header with columns {', '.join(required)}")
-        columns = [cell.strip() for cell in first[1]]
-        missing = [name for name in required if name not in columns]
-        if missing:
+        yield from read_rows_from(path, handle, required)
+
+
+def read_rows_from(name: str | Path, handle: BinaryIO, required: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """:func:`read_rows` on an open binary stream (e.g. an S3 object's bytes); ``name`` names it in every error."""
+    lines = _decoded_lines(name, handle)
+    reader = csv.reader(lines, strict=True)
+    records = _records(name, reader)
+    first = next(records, None)
+    if first is None or not any(cell.strip() for cell in first[1]):
+        raise InputError(f"{name}: the file is empty; expected a header with columns {', '.join(required)}")
+    columns = [cell.strip() for cell in first[1]]
+    missing = [column for column in required if column not in columns]
+    if missing:
+        raise InputError(
+            f"{name} line {first[0]}: missing column(s) {', '.join(missing)}; the header has {', '.join(columns)}"
+        )
+    positions = {column: columns.index(column) for column in required}
+    for line_number, cells in records:
+        if not cells or not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) < len(columns):
+            raise InputError(f"{name} line {line_number}: {len(cells)} values, the header has {len(columns)}")
+        if len(cells) > len(columns) and any(cell.strip() for cell in cells[len(columns) :]):
             raise InputError(
-                f"{path} line {first[0]}: missing column(s) {', '.join(missing)}; the header has {', '.join(columns)}"
+                f"{name} line {line_number}: {len(cells)} values, the header has {len(columns)} "
+                "(a value that contains a comma must be in double quotes)"
             )
-        positions = {name: columns.index(name) for name in required}
-        for line_number, cells in records:
-            if not cells or not any(cell.strip() for cell in cells):
-                continue
-            if len(cells) < len(columns):
-                raise InputError(f"{path} line {line_number}: {len(cells)} values, the header has {len(columns)}")
-            if len(cells) > len(columns) and any(cell.strip() for cell in cells[len(columns) :]):
-                raise InputError(
-                    f"{path} line {line_number}: {len(cells)} values, the header has {len(columns)} "
-                    "(a value that contains a comma must be in double quotes)"
-                )
-            row = {name: cells[position].strip() for name, position in positions.items()}
-            empty = [name for name, value in row.items() if value == ""]
-            if empty:
-                raise InputError(f"{path} line {line_number}: empty {', '.join(empty)}")
-            yield line_number, row
+        row = {column: cells[position].strip() for column, position in positions.items()}
+        empty = [column for column, value in row.items() if value == ""]
+        if empty:
+            raise InputError(f"{name} line {line_number}: empty {', '.join(empty)}")
+        yield line_number, row
 
 
-def _records(path: Path, reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
+def _records(path: str | Path, reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
     """``(first line, cells)`` per CSV record; the csv module's errors become ``InputError`` naming the line."""
     while True:
         start = reader.line_num + 1  # type: ignore[attr-defined]
@@ -99,7 +104,7 @@ def _csv_problem(message: str, extra_lines: int) -> str:
     return f"not valid CSV ({message})"
 
 
-def _decoded_lines(path: Path, handle: BinaryIO) -> Iterator[str]:
+def _decoded_lines(path: str | Path, handle: BinaryIO) -> Iterator[str]:
     """The file's lines (each with its line end) decoded as UTF-8 a chunk of whole lines at a time, so that a bad
     byte is reported with its line. A UTF-8 byte-order mark is dropped; a UTF-16 one is named."""
     pending = b""

@@ -6,6 +6,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from truthflow.aws.s3 import parse_s3_uri
+from truthflow.gold_questions import ObjectTooLargeError
 from truthflow.job_file import JobFileError
 from truthflow.run_start import JobFileVersion
 
@@ -55,3 +57,26 @@ def _unreadable(job_file: JobFileVersion, error: ClientError) -> str | None:
     if code in ("NoSuchVersion", "InvalidArgument"):
         return f"version {job_file.version_id} (the one this run started with) does not exist (any more)"
     return None
+
+
+def read_object_within(client: Any, uri: str, limit: int) -> bytes | None:
+    """The object at ``uri``, or ``None`` when there is no such object, or none this function may read
+    (:data:`truthflow.gold_questions.ObjectReader`); one larger than ``limit`` bytes raises
+    :class:`~truthflow.gold_questions.ObjectTooLargeError` unread. Other S3 errors are raised as they are."""
+    bucket, key = parse_s3_uri(uri)
+    try:
+        response = client.get_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        # Without ListBucket on the key, S3 answers a missing object with AccessDenied: the same for the user.
+        if str(error.response.get("Error", {}).get("Code", "")) in ("NoSuchKey", "404", "AccessDenied", "403"):
+            return None
+        raise
+    body = response["Body"]
+    size = int(response.get("ContentLength") or 0)
+    if size > limit:
+        body.close()
+        raise ObjectTooLargeError(size)
+    data: bytes = body.read(limit + 1)
+    if len(data) > limit:
+        raise ObjectTooLargeError(len(data))
+    return data

@@ -112,6 +112,18 @@ class WorkerQuality:
     boxes: int = 0
     matched_boxes: int = 0
     estimated_accuracy: float | None = None
+    gold_answers: int = 0
+    gold_correct: int = 0
+
+
+@dataclass
+class GoldSummary:
+    """The job's gold questions (:mod:`truthflow.gold_questions`): where they came from, how many of the job's
+    objects are gold questions, and how many of those got a usable answer."""
+
+    gold_file: str | None
+    n_gold: int = 0
+    n_answered: int = 0
 
 
 @dataclass
@@ -136,6 +148,7 @@ class DatasetQuality:
     n_machine_labeled: int = 0
     imports: dict[str, Any] | None = None
     """Labels from tool exports: what was read, matched and left out (``quality.json``'s ``import``)."""
+    gold: GoldSummary | None = None
 
     @property
     def n_failed(self) -> int:
@@ -161,6 +174,10 @@ class DatasetQuality:
         * ``workers[].estimated_accuracy``: classification, the Dawid-Skene model's expected fraction of the worker's
           answers that are the true class (the trace of its expected confusion counts over its answers); boxes, the
           fraction of the worker's boxes that match a kept consolidated box (``null`` for a worker who drew none).
+        * With gold questions: ``gold_questions`` (``gold_file``, ``n_gold``: objects of the job that are gold
+          questions, ``n_answered``: those with a usable answer), and per worker ``gold_answers`` (gold questions the
+          worker answered), ``gold_correct`` (answered with the gold label) and ``gold_accuracy`` (their ratio,
+          ``null`` for a worker who answered none), next to ``estimated_accuracy``.
         """
         bin_edges = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
         counts, _ = np.histogram(np.clip(self.confidences, 0.0, 1.0), bins=bin_edges)
@@ -192,7 +209,10 @@ class DatasetQuality:
             "n_response_files": self.n_response_files,
             "n_workers": len(self.workers),
             "n_answers": sum(worker.answers for worker in self.workers.values()),
-            "workers": [_worker_dict(self.workers[name], self.task_type) for name in sorted(self.workers)],
+            "workers": [
+                _worker_dict(self.workers[name], self.task_type, gold=self.gold is not None)
+                for name in sorted(self.workers)
+            ],
             "answers_not_used": {
                 "count": len(self.problems),
                 "over_limit": sum(problem.over_limit for problem in self.problems),
@@ -208,16 +228,26 @@ class DatasetQuality:
             summary["n_boxes"] = self.n_boxes
         if self.imports is not None:
             summary["import"] = self.imports
+        if self.gold is not None:
+            summary["gold_questions"] = {
+                "gold_file": self.gold.gold_file,
+                "n_gold": self.gold.n_gold,
+                "n_answered": self.gold.n_answered,
+            }
         return summary
 
 
-def _worker_dict(worker: WorkerQuality, task_type: TaskType) -> dict[str, Any]:
+def _worker_dict(worker: WorkerQuality, task_type: TaskType, *, gold: bool = False) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "worker_id": worker.worker_id,
         "answers": worker.answers,
         "answers_not_used": worker.answers_not_used,
         "estimated_accuracy": None if worker.estimated_accuracy is None else round(worker.estimated_accuracy, 4),
     }
+    if gold:
+        entry["gold_answers"] = worker.gold_answers
+        entry["gold_correct"] = worker.gold_correct
+        entry["gold_accuracy"] = round(worker.gold_correct / worker.gold_answers, 4) if worker.gold_answers else None
     if task_type == "bounding-box":
         entry["boxes"] = worker.boxes
         entry["matched_boxes"] = worker.matched_boxes
@@ -302,6 +332,14 @@ def _clipped(boxes: Sequence[PixelBox], width: int, height: int) -> FloatArray:
         [corners[:, 0], corners[:, 1], corners[:, 2] - corners[:, 0], corners[:, 3] - corners[:, 1]], axis=1
     )
     return clipped
+
+
+def add_gold_scores(quality: DatasetQuality, scores: Mapping[str, tuple[int, int]]) -> None:
+    """Per worker: (gold questions answered, answered with the gold label), added to the worker's entry."""
+    for worker, (answered, correct) in scores.items():
+        stats = quality.workers.setdefault(worker, WorkerQuality(worker))
+        stats.gold_answers += answered
+        stats.gold_correct += correct
 
 
 def add_worker_accuracy(quality: DatasetQuality, workers: Sequence[str], counts: FloatArray) -> None:

@@ -1,18 +1,21 @@
 """The annotation-consolidation (ACS) step without AWS: a Ground Truth batch in, one response entry per object out.
 
-Two phases, so the Lambda adapter can fetch carried worker skill between them: :func:`read_batch` parses every
-dataset object and worker answer, leaving out only what is bad (an annotation, an answer, a box) with a reason, never
-raising, then
-:func:`consolidate_batch` runs the engine (Dawid-Skene for classes, box consolidation for boxes) and shapes the
-answer in Ground Truth's own output formats.
+Two phases, so the Lambda adapter can fetch carried worker skill between them: :func:`read_batch`
+(:mod:`truthflow.groundtruth.batch_answers`) parses every dataset object and worker answer, leaving out only what is
+bad (an annotation, an answer, a box) with a reason, never raising, then :func:`consolidate_batch` runs the engine
+(Dawid-Skene for classes, box consolidation for boxes) and shapes the answer in Ground Truth's own output formats.
 
 An object with no usable answer is returned with a null label, confidence 0 and a ``failure-reason`` in its
 metadata: Ground Truth gets exactly one entry per ``datasetObjectId`` and later stages skip it as unlabeled.
+
+Gold questions (classification): ``gold`` maps an object's image (its ``source-ref``, the payload's
+``dataObject.s3Uri``) to its known label. The engine fixes those objects' labels and anchors each worker's skill on
+them (:func:`~truthflow.consolidation.labels.consolidate_labels`), a gold object nobody answered usably still gets
+its known label, and every worker is scored on the gold objects they answered (:attr:`BatchConsolidation.gold`).
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +26,18 @@ import numpy as np
 from truthflow.consolidation.boxes import ConsolidatedBox, ImageAnswers, WorkerAnswer, consolidate_boxes
 from truthflow.consolidation.labels import consolidate_labels
 from truthflow.consolidation.majority_vote import FloatArray
+from truthflow.groundtruth.batch_answers import (
+    MAX_BOXES_PER_OBJECT,
+    ObjectAnswers,
+    ObjectId,
+    ParsedBatch,
+    Problem,
+    add_answer,
+    dataset_object_id,
+    detect_task_type,
+    parse_payload,
+    read_batch,
+)
 from truthflow.groundtruth.events import build_consolidation_response_entry
 from truthflow.groundtruth.label_config import TaskType
 from truthflow.groundtruth.output_manifest import (
@@ -33,15 +48,29 @@ from truthflow.groundtruth.output_manifest import (
     format_creation_date,
     format_job_name,
 )
-from truthflow.groundtruth.worker_answers import (
-    BOUNDING_BOX_ELEMENT_NAMES,
-    IMAGE_CLASSIFIER_ELEMENT_NAMES,
-    MAX_BOXES_PER_ANSWER,
-    AnswerLimitError,
-    PixelBox,
-    parse_bounding_box_content,
-    parse_image_classification_content,
-)
+
+# Reading a batch lives in batch_answers; its names stay importable from here.
+__all__ = [
+    "MAX_BOXES_PER_OBJECT",
+    "MAX_REASONS_SHOWN",
+    "MAX_SKILL_MODEL_BYTES",
+    "BatchConsolidation",
+    "BatchResult",
+    "ObjectAnswers",
+    "ObjectId",
+    "ParsedBatch",
+    "Problem",
+    "add_answer",
+    "consolidate_batch",
+    "consolidate_objects",
+    "dataset_object_id",
+    "detect_task_type",
+    "failed_batch",
+    "failed_content",
+    "failure_reason",
+    "parse_payload",
+    "read_batch",
+]
 
 # A failed object's failure-reason lists at most this many problems (each object's output line stays small).
 MAX_REASONS_SHOWN = 10
@@ -49,64 +78,6 @@ MAX_REASONS_SHOWN = 10
 # labels), a batch is consolidated by plurality vote instead, so that a large label set answered by many workers
 # cannot exhaust a Lambda's memory.
 MAX_SKILL_MODEL_BYTES = 256 << 20
-
-
-ObjectId = str | int
-"""A ``datasetObjectId`` as Ground Truth sent it: a string in practice, a number accepted and returned as given."""
-
-# Answers refused as a whole for their size never reach the engine; together with MAX_BOXES_PER_ANSWER this bounds
-# the boxes of one image: Ground Truth's maximum of 9 workers per object, each with a full answer.
-MAX_BOXES_PER_OBJECT = 9 * MAX_BOXES_PER_ANSWER
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something in the batch that could not be used, and why. ``worker`` is None when no single worker's answer is
-    concerned; ``over_limit`` marks an answer refused for its size (too many boxes, too long, nested too deeply)."""
-
-    dataset_object_id: ObjectId
-    worker: str | None
-    reason: str
-    over_limit: bool = False
-
-
-@dataclass
-class ObjectAnswers:
-    """One dataset object's usable answers: a label per worker (classification) or boxes per worker, with the image
-    size each worker's answer reported."""
-
-    dataset_object_id: ObjectId
-    labels: dict[str, str] = field(default_factory=dict)
-    boxes: dict[str, tuple[PixelBox, ...]] = field(default_factory=dict)
-    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
-
-    @property
-    def image_size(self) -> tuple[int, int] | None:
-        """Workers see the same image; if their reported sizes ever differ, the most common one wins."""
-        return Counter(self.sizes.values()).most_common(1)[0][0] if self.sizes else None
-
-    @property
-    def n_boxes(self) -> int:
-        return sum(len(boxes) for boxes in self.boxes.values())
-
-
-@dataclass(frozen=True)
-class ParsedBatch:
-    """Objects in payload order (each ``datasetObjectId`` once) and every problem met while reading."""
-
-    task_type: TaskType
-    objects: list[ObjectAnswers]
-    problems: list[Problem]
-
-    @property
-    def workers(self) -> list[str]:
-        """Workers with a usable answer (a label, or boxes), in order of first appearance."""
-        return list(dict.fromkeys(worker for obj in self.objects for worker in [*obj.labels, *obj.boxes]))
-
-    @property
-    def answer_pairs(self) -> list[tuple[ObjectId, str]]:
-        """``(datasetObjectId, worker)`` of every usable answer: the batch's identity for idempotent updates."""
-        return [(obj.dataset_object_id, worker) for obj in self.objects for worker in [*obj.labels, *obj.boxes]]
 
 
 @dataclass(frozen=True)
@@ -119,143 +90,8 @@ class BatchResult:
     problems: list[Problem]
     n_failed: int
     note: str | None = None
-
-
-def detect_task_type(raw_objects: Sequence[Any]) -> TaskType:
-    """The task type from the answers themselves: the crowd element's name is the top-level key of each answer."""
-    for raw in raw_objects:
-        annotations = raw.get("annotations") if isinstance(raw, Mapping) else None
-        for annotation in annotations if isinstance(annotations, list) else []:
-            data = annotation.get("annotationData") if isinstance(annotation, Mapping) else None
-            content = data.get("content") if isinstance(data, Mapping) else None
-            if not isinstance(content, str):
-                continue
-            if any(f'"{name}"' in content for name in BOUNDING_BOX_ELEMENT_NAMES):
-                return "bounding-box"
-            if any(f'"{name}"' in content for name in IMAGE_CLASSIFIER_ELEMENT_NAMES):
-                return "image-classification"
-    return "image-classification"
-
-
-def parse_payload(data: str | bytes) -> tuple[list[Any], str | None]:
-    """The payload file's list of dataset objects, or ``([], why)`` when it is not a readable JSON list. Ground Truth
-    writes this file itself (worker answers are strings inside it), so it is parsed whole; a payload nested too
-    deeply for the parser is reported like any unreadable one."""
-    try:
-        parsed = json.loads(data)
-    except (ValueError, RecursionError) as error:
-        return [], f"not readable JSON ({type(error).__name__}: {str(error)[:200]})"
-    if not isinstance(parsed, list):
-        return [], f"expected a JSON list of dataset objects, got {_kind(parsed)}"
-    return parsed, None
-
-
-def dataset_object_id(raw: Any) -> ObjectId | None:
-    """The entry's ``datasetObjectId`` when it can be answered: a string, or an integer (kept as given)."""
-    value = raw.get("datasetObjectId") if isinstance(raw, Mapping) else None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return None
-    return value
-
-
-def read_batch(raw_objects: Sequence[Any], *, labels: Sequence[str], task_type: TaskType) -> ParsedBatch:
-    """Parse the payload list, leaving out only what is bad: an entry without a usable ``datasetObjectId`` cannot be
-    answered; an annotation without ``workerId`` or ``annotationData.content`` (a JSON string), an unreadable or
-    oversized answer, and a malformed box are each left out with a :class:`Problem`, and everything else is used.
-    A repeated id is answered once (its answers are merged); a worker answering one object twice counts once, with
-    the last answer."""
-    problems: list[Problem] = []
-    by_id: dict[ObjectId, ObjectAnswers] = {}
-    for position, raw in enumerate(raw_objects):
-        object_id = dataset_object_id(raw)
-        if object_id is None:
-            given = raw.get("datasetObjectId") if isinstance(raw, Mapping) else None
-            shown = repr(given)[:80] if isinstance(given, str | int | float | bool | None) else f"a {_kind(given)}"
-            reason = f"entry {position} has no usable datasetObjectId (a string or an integer; got {shown})"
-            problems.append(Problem(f"<entry {position}>", None, reason))
-            continue
-        answers = by_id.setdefault(object_id, ObjectAnswers(object_id))
-        annotations = raw.get("annotations")
-        if annotations is None:
-            continue
-        if not isinstance(annotations, list):
-            problems.append(Problem(object_id, None, f"annotations: expected a list, got {_kind(annotations)}"))
-            continue
-        for index, annotation in enumerate(annotations):
-            found = _annotation_content(annotation, f"annotations[{index}]")
-            if isinstance(found, Problem):
-                problems.append(Problem(object_id, found.worker, found.reason))
-                continue
-            worker, content = found
-            add_answer(answers, worker, content, labels=labels, task_type=task_type, problems=problems)
-    return ParsedBatch(task_type, list(by_id.values()), problems)
-
-
-def _annotation_content(annotation: Any, where: str) -> tuple[str, str] | Problem:
-    """``(workerId, content)`` of one payload annotation, or a :class:`Problem` (its object id filled in later)."""
-    if not isinstance(annotation, Mapping):
-        return Problem("", None, f"{where}: expected an object, got {_kind(annotation)} (left out)")
-    worker = annotation.get("workerId")
-    if not isinstance(worker, str) or not worker.strip():
-        return Problem("", None, f"{where} has no workerId (answer left out)")
-    data = annotation.get("annotationData")
-    if not isinstance(data, Mapping):
-        return Problem("", worker, f"{where}.annotationData: expected an object, got {_kind(data)} (answer left out)")
-    content = data.get("content")
-    if content is None:
-        return Problem("", worker, f"{where}.annotationData has no inline content (answer left out)")
-    if not isinstance(content, str):
-        return Problem(
-            "",
-            worker,
-            f"{where}.annotationData.content: expected a JSON string, got {_kind(content)} (answer left out)",
-        )
-    return worker, content
-
-
-def add_answer(
-    answers: ObjectAnswers,
-    worker: str,
-    content: str | Mapping[str, Any] | Sequence[Any],
-    *,
-    labels: Sequence[str],
-    task_type: TaskType,
-    problems: list[Problem],
-) -> None:
-    """Add one worker's answer (``annotationData.content`` or a worker-response file's ``answerContent``) to an
-    object, recording what is left out in ``problems``."""
-    object_id = answers.dataset_object_id
-    replaced = worker in answers.labels or worker in answers.boxes
-    try:
-        if task_type == "bounding-box":
-            parsed = parse_bounding_box_content(content, labels=labels)
-            problems.extend(Problem(object_id, worker, reason) for reason in parsed.problems)
-            total = answers.n_boxes - len(answers.boxes.get(worker, ())) + len(parsed.boxes)
-            if total > MAX_BOXES_PER_OBJECT:
-                reason = (
-                    f"answer left out: with its {len(parsed.boxes)} boxes the object would have {total:,}; at most "
-                    f"{MAX_BOXES_PER_OBJECT:,} boxes per object are read"
-                )
-                problems.append(Problem(object_id, worker, reason, over_limit=True))
-                return
-            answers.boxes[worker] = parsed.boxes
-            answers.sizes.pop(worker, None)
-            if parsed.image_width and parsed.image_height:
-                answers.sizes[worker] = (parsed.image_width, parsed.image_height)
-        else:
-            answers.labels[worker] = parse_image_classification_content(content, labels=labels).label
-    except AnswerLimitError as error:
-        problems.append(Problem(object_id, worker, f"{error} (answer left out)", over_limit=True))
-        return
-    except ValueError as error:
-        problems.append(Problem(object_id, worker, f"{error} (answer left out)"))
-        return
-    if replaced:
-        problems.append(Problem(object_id, worker, "the worker answered twice; the last answer is used"))
-
-
-def _kind(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
+    n_gold: int = 0
+    """Objects of the batch that are gold questions (their labels are the known ones)."""
 
 
 @dataclass
@@ -275,6 +111,10 @@ class BatchConsolidation:
     creation_date: str = field(default_factory=format_creation_date)
     note: str | None = None
     """How the batch was consolidated when not by the worker-skill model, and why."""
+    gold_positions: set[int] = field(default_factory=set)
+    """Positions (in ``batch.objects``) of the objects that are gold questions."""
+    gold: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Per worker who answered a gold question: (gold questions answered, answered with the gold label)."""
     _reasons: dict[ObjectId, list[str]] | None = field(default=None, repr=False)
 
     def consolidated(self, position: int) -> bool:
@@ -323,15 +163,21 @@ def consolidate_objects(
     label_attribute_name: str,
     job_name: str,
     prior_counts: FloatArray | None = None,
+    gold: Mapping[str, str] | None = None,
 ) -> BatchConsolidation:
     """Run the engine over a parsed batch. ``prior_counts`` (len(batch.workers), K, K): label confusion counts
-    carried from earlier batches (the class answered for classification, the box label for boxes)."""
+    carried from earlier batches (the class answered for classification, the box label for boxes). ``gold``: image
+    (``source-ref``) -> known label, for classification (see the module docstring; ignored for boxes, and a gold
+    label outside ``labels`` is ignored with a note)."""
     labels = list(labels)
     result = BatchConsolidation(
         batch, labels, label_attribute_name, job_name, [], np.zeros((0, len(labels), len(labels))), list(batch.problems)
     )
     # The engine works on string names; positions stand in for the ids (which may mix strings and integers).
     if batch.task_type == "image-classification":
+        known = _gold_by_position(batch, labels, gold or {}, result)
+        for position in set(known) - {position for position, obj in enumerate(batch.objects) if obj.labels}:
+            result.classes[position] = (known[position], 1.0)  # a gold question nobody answered usably
         answered = [position for position, obj in enumerate(batch.objects) if obj.labels]
         model_bytes = len(batch.workers) * len(labels) ** 2 * 8
         if answered and model_bytes > MAX_SKILL_MODEL_BYTES:
@@ -340,7 +186,12 @@ def consolidate_objects(
                 f"{len(labels):,}^2 labels would take {model_bytes / 2**20:,.0f} MiB per array"
             )
             for position in answered:
-                result.classes[position] = _plurality(batch.objects[position].labels.values(), labels)
+                result.classes[position] = (
+                    (known[position], 1.0)
+                    if position in known
+                    else _plurality(batch.objects[position].labels.values(), labels)
+                )
+            result.gold = _gold_counts(batch, known)
         elif answered:
             result.workers = batch.workers
             items = [str(position) for position in answered for _ in batch.objects[position].labels]
@@ -348,11 +199,20 @@ def consolidate_objects(
             answer_labels = [label for position in answered for label in batch.objects[position].labels.values()]
             # Workers are coded in first-seen order, which is batch.workers' order: prior_counts lines up.
             classes = consolidate_labels(
-                items, answer_workers, answer_labels, label_set=labels, prior_counts=prior_counts
+                items,
+                answer_workers,
+                answer_labels,
+                label_set=labels,
+                prior_counts=prior_counts,
+                gold={str(position): label for position, label in known.items() if batch.objects[position].labels},
             )
             result.worker_counts = classes.worker_counts
             for item, label, confidence in zip(classes.item_names, classes.labels, classes.confidence, strict=True):
                 result.classes[int(item)] = (label, float(confidence))
+            scored = zip(
+                classes.worker_names, classes.gold.answers.tolist(), classes.gold.correct.tolist(), strict=True
+            )
+            result.gold = {worker: (n, right) for worker, n, right in scored if n}
     else:
         sized: dict[int, tuple[int, int]] = {}
         for position, obj in enumerate(batch.objects):
@@ -387,6 +247,40 @@ def consolidate_objects(
     return result
 
 
+def _gold_by_position(
+    batch: ParsedBatch, labels: Sequence[str], gold: Mapping[str, str], result: BatchConsolidation
+) -> dict[int, str]:
+    """Position -> known label of the batch's gold questions (recorded in ``result.gold_positions``)."""
+    if not gold:
+        return {}
+    allowed = set(labels)
+    known: dict[int, str] = {}
+    ignored = 0
+    for position, obj in enumerate(batch.objects):
+        label = gold.get(obj.source_ref) if obj.source_ref is not None else None
+        if label is None:
+            continue
+        if label in allowed:
+            known[position] = label
+        else:
+            ignored += 1
+    if ignored:
+        note = f"{ignored} gold label(s) outside the job's labels were ignored"
+        result.note = f"{result.note}; {note}" if result.note else note
+    result.gold_positions = set(known)
+    return known
+
+
+def _gold_counts(batch: ParsedBatch, known: Mapping[int, str]) -> dict[str, tuple[int, int]]:
+    """Per worker: gold questions answered and answered right, counted directly (the plurality-vote path)."""
+    counts: dict[str, tuple[int, int]] = {}
+    for position, label in known.items():
+        for worker, answered in batch.objects[position].labels.items():
+            n, right = counts.get(worker, (0, 0))
+            counts[worker] = (n + 1, right + (answered == label))
+    return counts
+
+
 def _plurality(answers: Iterable[str], labels: Sequence[str]) -> tuple[str, float]:
     """The most frequent answer (ties to the first in label order) and its share of the answers."""
     counts = Counter(answers)
@@ -402,17 +296,31 @@ def consolidate_batch(
     label_attribute_name: str,
     job_name: str,
     prior_counts: FloatArray | None = None,
+    gold: Mapping[str, str] | None = None,
 ) -> BatchResult:
     """Consolidate a parsed batch into the ACS response (see :func:`consolidate_objects`)."""
     result = consolidate_objects(
-        batch, labels=labels, label_attribute_name=label_attribute_name, job_name=job_name, prior_counts=prior_counts
+        batch,
+        labels=labels,
+        label_attribute_name=label_attribute_name,
+        job_name=job_name,
+        prior_counts=prior_counts,
+        gold=gold,
     )
     response = [
         build_consolidation_response_entry(obj.dataset_object_id, label_attribute_name, result.content(position))
         for position, obj in enumerate(batch.objects)
     ]
     n_failed = sum(not result.consolidated(position) for position in range(len(batch.objects)))
-    return BatchResult(response, result.workers, result.worker_counts, result.problems, n_failed, result.note)
+    return BatchResult(
+        response,
+        result.workers,
+        result.worker_counts,
+        result.problems,
+        n_failed,
+        result.note,
+        len(result.gold_positions),
+    )
 
 
 def failed_batch(

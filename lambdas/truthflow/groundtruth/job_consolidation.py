@@ -33,7 +33,9 @@ from truthflow.groundtruth.consolidated_dataset import (
     ConsolidatedDatasetWriter,
     DatasetQuality,
     FailedObject,
+    GoldSummary,
     WorkerQuality,
+    add_gold_scores,
     add_worker_accuracy,
     score_object,
     text_or_none,
@@ -49,7 +51,11 @@ from truthflow.groundtruth.consolidation_batch import (
 )
 from truthflow.groundtruth.existing_manifest import normalise_existing_manifest
 from truthflow.groundtruth.label_config import TaskType, validate_labels
-from truthflow.groundtruth.output_manifest import output_manifest_line, parse_output_manifest_line
+from truthflow.groundtruth.output_manifest import (
+    classification_annotation,
+    output_manifest_line,
+    parse_output_manifest_line,
+)
 from truthflow.groundtruth.worker_answers import BOUNDING_BOX_ELEMENT_NAMES, IMAGE_CLASSIFIER_ELEMENT_NAMES
 
 __all__ = [
@@ -137,6 +143,8 @@ def consolidate_job(
     job_name: str,
     task_type: TaskType | None,
     writer: ConsolidatedDatasetWriter,
+    gold: Mapping[str, str] | None = None,
+    gold_file: str | None = None,
 ) -> DatasetQuality:
     """Consolidate every object of a finished job at once and write the dataset (see the module docstring).
 
@@ -144,7 +152,9 @@ def consolidate_job(
     mapping or as ``(id, files)`` pairs (e.g. read lazily, one object at a time, from the keys
     :func:`latest_worker_responses` chose): each object's answers are read into compact form as its files arrive.
     ``labels``: the label-category order (it fixes ``class_id``). ``task_type``: ``None`` to tell it from the
-    answers. Objects without a usable answer are written as failed and listed.
+    answers. Objects without a usable answer are written as failed and listed. ``gold`` (classification): the job's
+    gold questions, image ``source-ref`` -> known label (read from ``gold_file``): their labels are the known ones
+    (also without a usable answer), they anchor worker skill, and ``quality.json`` scores each worker on them.
     """
     labels = list(labels)
     data_objects = _read_input_manifest(input_lines)
@@ -168,12 +178,16 @@ def consolidate_job(
         answered.add(object_id)
         if latest is None:
             continue
-        answers = ObjectAnswers(object_id)
+        source_ref = data_objects[int(object_id)].get("source-ref")
+        answers = ObjectAnswers(object_id, source_ref=source_ref if isinstance(source_ref, str) else None)
         for worker, content in latest.items():
             add_answer(answers, worker, content, labels=labels, task_type=kind, problems=problems)
         objects.append(answers)
     batch = ParsedBatch(kind, objects, problems)
-    result = consolidate_objects(batch, labels=labels, label_attribute_name=label_attribute_name, job_name=job_name)
+    gold = dict(gold or {}) if kind == "image-classification" else {}
+    result = consolidate_objects(
+        batch, labels=labels, label_attribute_name=label_attribute_name, job_name=job_name, gold=gold
+    )
     position_of = {str(obj.dataset_object_id): position for position, obj in enumerate(batch.objects)}
 
     quality = DatasetQuality(
@@ -186,6 +200,7 @@ def consolidate_job(
         n_response_files=n_response_files,
         unmatched_object_ids=unmatched,
         notes=[result.note] if result.note else [],
+        gold=GoldSummary(gold_file) if gold_file is not None or gold else None,
     )
     for problem in quality.problems:
         if problem.worker is not None:
@@ -199,8 +214,23 @@ def consolidate_job(
     for index, data_object in enumerate(data_objects):
         object_id = str(index)
         position = position_of.get(object_id)
+        source = data_object.get("source-ref")
+        known = gold.get(source) if gold and isinstance(source, str) else None
+        if quality.gold is not None and known is not None and known in labels:
+            quality.gold.n_gold += 1
+            quality.gold.n_answered += position is not None and bool(batch.objects[position].labels)
         if position is not None:
             content = result.content(position)  # shaped now, written now: the job's contents are never all held
+        elif known is not None and known in labels:
+            # A gold question nobody answered usably: its label is still the known one.
+            content = classification_annotation(
+                label_attribute_name=label_attribute_name,
+                class_names=labels,
+                label=known,
+                confidence=1.0,
+                job_name=job_name,
+                creation_date=result.creation_date,
+            )
         else:
             if not isinstance(data_object.get("source-ref"), str):
                 reason = "the input manifest line has no source-ref"
@@ -227,6 +257,7 @@ def consolidate_job(
             score_object(quality, record, batch.objects[position] if position is not None else None)
         writer.add(line, record)
     add_worker_accuracy(quality, result.workers, result.worker_counts)
+    add_gold_scores(quality, result.gold)
     return quality
 
 

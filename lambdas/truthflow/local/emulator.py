@@ -515,11 +515,20 @@ class EmbeddedAws:
         os.environ["STATE_MACHINE_ARN"] = r.state_machine_arn
 
     # -- running ------------------------------------------------------------------------------------------------------
-    def upload_job(self, job_id: str, job_file: Mapping[str, Any] | str, images: Sequence[tuple[str, bytes]]) -> str:
-        """Put images and job.json under ``jobs/<id>/``; returns the job file's version id."""
+    def upload_job(
+        self,
+        job_id: str,
+        job_file: Mapping[str, Any] | str,
+        images: Sequence[tuple[str, bytes]],
+        files: Sequence[tuple[str, bytes]] = (),
+    ) -> str:
+        """Put images, other ``files`` (paths relative to the job folder, e.g. a gold file) and, last, job.json
+        under ``jobs/<id>/``; returns the job file's version id."""
         s3 = boto3.client("s3", region_name=REGION)
         for file_name, data in images:
             s3.put_object(Bucket=self.resources.data_bucket, Key=f"jobs/{job_id}/images/{file_name}", Body=data)
+        for path, data in files:
+            s3.put_object(Bucket=self.resources.data_bucket, Key=f"jobs/{job_id}/{path}", Body=data)
         body = job_file if isinstance(job_file, str) else json.dumps(job_file, indent=2)
         return self.put_job_file(job_id, body)
 

@@ -3,6 +3,8 @@ the embedded AWS, a simulated (or replayed) Ground Truth workforce, and a report
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 import time
@@ -14,6 +16,7 @@ from typing import Any
 import boto3
 import numpy as np
 
+from truthflow.job_file import JobFile
 from truthflow.local.emulated_sagemaker import SIMULATED_DETECTOR_MAP
 from truthflow.local.emulator import REGION, EmbeddedAws, EmulatorScenario, quiet_moto_logs
 from truthflow.local.export_demo import ExportDataset, is_export, load_export_dataset
@@ -41,6 +44,13 @@ DEMO_AUTOMATED_LABELING: dict[str, dict[str, Any]] = {
 }
 # Ground Truth's NumberOfHumanWorkersPerDataObject takes 1 to 9 (the job file's workers_per_object likewise).
 MAX_WORKERS_PER_OBJECT = 9
+# The demo's sample: 200 images answered by 3 of the 6 workers each (the job file's default) give every worker about
+# 100 answers, some 33 per true class of the 3, so each row of a worker's confusion matrix rests on ~30 answers (a
+# standard error of ~0.07 on an accuracy of 0.8); 40 images x 5 workers gave ~11 per row, and with 5 answers per image
+# majority vote was already right wherever the model was. Warm, the run takes ~15 s on the 2-core machine.
+DEMO_IMAGES = 200
+JOB_FILE_WORKERS_PER_OBJECT = int(JobFile.model_fields["workers_per_object"].default)
+GOLD_FILE = "gold.csv"
 
 
 @dataclass(frozen=True)
@@ -49,15 +59,18 @@ class DemoOptions:
 
     dataset: str = "sample"
     task_type: str = "bounding-box"
-    n_images: int = 40
+    n_images: int = DEMO_IMAGES
     workers: Mapping[WorkerKind, int] = field(default_factory=lambda: dict(DEFAULT_WORKERS))
     workers_per_object: int | None = None
-    """``None``: the sample job file's own value, or the workforce's size when that is smaller."""
+    """``None``: the job file's default (3), or the workforce's size when that is smaller."""
     seed: int = 0
     out: Path = Path("demo-output")
     max_items: int = 200
     scenario: EmulatorScenario = field(default_factory=EmulatorScenario)
     automated_labeling: bool = False
+    gold_share: float = 0.0
+    """The share of a classification job's images that become gold questions (job.json ``gold_labels``): drawn at
+    random (seeded) among the images whose truth is known, at least one when the share is above 0."""
 
 
 @dataclass
@@ -111,6 +124,16 @@ def check_options(options: DemoOptions) -> None:
                                   ("--seed", options.seed, 0)):  # fmt: skip
         if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
             raise InputError(f"{name}: must be an integer of at least {smallest} (got {value!r})")
+    share = options.gold_share
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0.0 <= share < 1.0:
+        raise InputError(f"--gold-share: must be a number from 0 to below 1 (got {share!r})")
+    if share > 0 and options.automated_labeling:
+        raise InputError("--gold-share: gold questions cannot be combined with --automated-labeling yet")
+    if share > 0 and options.dataset == "sample":
+        raise InputError(
+            "--gold-share: gold questions are supported for image classification only (e.g. --dataset "
+            "sample-classification); box gold is not implemented yet"
+        )
     wanted = options.workers_per_object
     if wanted is not None:
         if isinstance(wanted, bool) or not isinstance(wanted, int) or not 1 <= wanted <= MAX_WORKERS_PER_OBJECT:
@@ -148,7 +171,9 @@ def run_offline(options: DemoOptions, *, progress: Callable[[str], None] = print
         job = make_sample_job(task_type=task_type, n_images=options.n_images, seed=options.seed)  # type: ignore[arg-type]
         job_file = {
             **job.job_file,
-            "workers_per_object": workers_per_object(options, int(job.job_file["workers_per_object"])),
+            "workers_per_object": workers_per_object(
+                options, int(job.job_file.get("workers_per_object", JOB_FILE_WORKERS_PER_OBJECT))
+            ),
         }
         if options.automated_labeling:
             job_file["automated_labeling"] = DEMO_AUTOMATED_LABELING[job.task_type]
@@ -174,6 +199,18 @@ def run_offline(options: DemoOptions, *, progress: Callable[[str], None] = print
         job_file = dict(job.job_file)
         workforce = _RecordingWorkforce(job, lambda image, n: replay.answers_for(image.file_name))
         source = f"replayed crowd answers from {options.dataset} ({len(job.images)} items)"
+    if options.gold_share > 0 and job.task_type != "image-classification":
+        raise InputError(
+            f"--gold-share: {options.dataset} is a bounding-box data set; gold questions are supported for image "
+            "classification only"
+        )
+    gold_questions = choose_gold_questions(job, options.gold_share, seed=options.seed)
+    if options.gold_share > 0 and not gold_questions:
+        raise InputError(f"--gold-share: {options.dataset} has no item whose true label is known")
+    files: list[tuple[str, bytes]] = []
+    if gold_questions:
+        job_file["gold_labels"] = GOLD_FILE
+        files.append((GOLD_FILE, gold_csv(gold_questions)))
     progress(f"truthflow offline run: {source}")
     if exported is not None:
         for note in exported.notes:
@@ -182,6 +219,8 @@ def run_offline(options: DemoOptions, *, progress: Callable[[str], None] = print
     else:
         described = _describe_workforce(options, workers, int(job_file.get("workers_per_object", 0)))
         progress(f"workforce: {described}; embedded AWS (moto) with emulated Ground Truth")
+    if gold_questions:
+        progress(f"gold questions: {len(gold_questions)} images with known labels mixed into the job ({GOLD_FILE})")
 
     timeline: list[tuple[str, float, float, str]] = []
     gold_boxes = {image.file_name: _gold(image, "bounding-box") for image in job.images}
@@ -189,7 +228,8 @@ def run_offline(options: DemoOptions, *, progress: Callable[[str], None] = print
         if exported is not None:
             _upload(aws.resources.data_bucket, f"jobs/{job.job_id}/", exported.files)
             progress(f"uploaded {len(exported.files)} export file(s) to jobs/{job.job_id}/annotations/")
-        version = aws.upload_job(job.job_id, job_file, [(image.file_name, image.data) for image in job.images])
+        images = [(image.file_name, image.data) for image in job.images]
+        version = aws.upload_job(job.job_id, job_file, images, files)
         progress(
             f"uploaded {len(job.images)} images and job.json to s3://{aws.resources.data_bucket}/jobs/{job.job_id}/"
         )
@@ -243,6 +283,9 @@ def run_offline(options: DemoOptions, *, progress: Callable[[str], None] = print
         ],
         automated_labeling=routing,
         machine_labeled=machine_labeled,
+        gold_questions=sorted(gold_questions),
+        gold_question_scores=_gold_question_scores(quality),
+        images={image.file_name: image.data for image in job.images},
     )
     report = write_report(inputs, options.out)
     return OfflineRun(
@@ -257,6 +300,36 @@ def run_offline(options: DemoOptions, *, progress: Callable[[str], None] = print
         summary=summarize(inputs),
         timeline=timeline,
     )
+
+
+def choose_gold_questions(job: SampleJob, share: float, *, seed: int) -> dict[str, str]:
+    """Image file name -> true label for a seeded random ``share`` of the images whose truth is known (at least one
+    when ``share`` is above 0); none for a box job or a share of 0."""
+    known = [image for image in job.images if image.label is not None]
+    if share <= 0 or not known:
+        return {}
+    count = min(len(known), max(1, round(share * len(job.images))))
+    rng = np.random.default_rng([seed, 0x601D])
+    chosen = sorted(int(index) for index in rng.choice(len(known), size=count, replace=False))
+    return {known[index].file_name: str(known[index].label) for index in chosen}
+
+
+def gold_csv(gold: Mapping[str, str]) -> bytes:
+    """The gold file: ``image,label`` rows (paths under the job's images/ folder)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("image", "label"))
+    writer.writerows(sorted(gold.items()))
+    return buffer.getvalue().encode("utf-8")
+
+
+def _gold_question_scores(quality: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """worker -> {"answers", "correct"} on the gold questions, from quality.json's per-worker entries."""
+    return {
+        str(worker["worker_id"]): {"answers": int(worker["gold_answers"]), "correct": int(worker["gold_correct"])}
+        for worker in quality.get("workers") or []
+        if worker.get("gold_answers")
+    }
 
 
 def _model_note(task_type: str, scenario: EmulatorScenario) -> str:

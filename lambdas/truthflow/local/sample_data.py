@@ -50,9 +50,6 @@ from truthflow.job_file import validate_job_id
 LABELS: tuple[str, ...] = ("pen", "pencil", "eraser")
 """The sample job's classes, in class-id order."""
 
-WORKERS_PER_OBJECT = 5
-"""People who label each sample image (the demo's ``workers_per_object``)."""
-
 IMAGE_SIZES: tuple[tuple[int, int], ...] = (
     (320, 240),
     (400, 300),
@@ -193,7 +190,6 @@ def _job_file(task_type: TaskType, seed: int) -> dict[str, Any]:
         return {
             "task_type": "bounding-box",
             "labels": list(LABELS),
-            "workers_per_object": WORKERS_PER_OBJECT,
             "task_title": "Draw boxes around pens, pencils and erasers",
             "task_description": "Draw a tight box around every pen, pencil and eraser and choose its label.",
             "instructions": {
@@ -212,7 +208,6 @@ def _job_file(task_type: TaskType, seed: int) -> dict[str, Any]:
     return {
         "task_type": "image-classification",
         "labels": list(LABELS),
-        "workers_per_object": WORKERS_PER_OBJECT,
         "task_title": "Pen, pencil or eraser?",
         "task_description": "Choose what the photo shows: a pen, a pencil or an eraser.",
         "instructions": {

@@ -21,13 +21,19 @@ What is measured (all against the gold labels, on the *scored* images: those wit
   box matched) and a "no object" row (consolidated boxes that match no gold box).
 - **Worker skill.** The workforce's true skill (simulated workforce) against the pipeline's estimate; also each
   worker's accuracy measured against gold (for boxes: the share of their gold-matched boxes with the right label).
+- **Disagreements.** The images where the pipeline and majority vote differ, each judged against gold
+  (:mod:`.disagreements`).
+- **Gold questions** given to the pipeline (``ReportInputs.gold_questions``) are left out of every score (the
+  pipeline knows their labels); classification adds the pipeline's engine on the same answers without them, and each
+  worker's accuracy on them as the pipeline's quality.json gives it.
 
 Matplotlib draws on its Agg canvas directly (no pyplot, no display) and is imported only by :func:`write_report`,
 so this package imports without it.
 
-The modules: :mod:`.inputs` (the inputs and their checking), :mod:`.analysis` (the numbers), :mod:`.text` (method
-names, number formatting, :func:`format_summary`), :mod:`.figures` (matplotlib figures), :mod:`.samples` (sample
-image thumbnails) and :mod:`.page` (the HTML page, :func:`write_report`).
+The modules: :mod:`.inputs` (the inputs and their checking), :mod:`.analysis` (the numbers), :mod:`.disagreements`
+(where the pipeline and majority vote differ), :mod:`.text` (method names, number formatting,
+:func:`format_summary`), :mod:`.figures` (matplotlib figures), :mod:`.samples` (sample image thumbnails) and
+:mod:`.page` (the HTML page, :func:`write_report`).
 """
 
 from truthflow.local.report.analysis import (

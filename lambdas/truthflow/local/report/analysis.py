@@ -5,7 +5,7 @@ the confusion matrices, each worker's measured and estimated skill, and the time
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ from truthflow.consolidation.labels import consolidate_labels
 from truthflow.groundtruth.output_manifest import LabeledBox
 from truthflow.local.report.agreement import agreement_summary
 from truthflow.local.report.automated import automated_summary
+from truthflow.local.report.disagreements import disagreements
 from truthflow.local.report.inputs import (
     FAILED_STATUSES,
     IMAGE_CLASSIFICATION,
@@ -32,6 +33,8 @@ MATCH_IOU = 0.5
 
 # Method keys of the summary (pipeline first).
 PIPELINE, MAJORITY, WORKER_MEAN, WORKER_BEST = "pipeline", "majority", "single_worker_mean", "single_worker_best"
+# With gold questions: the same engine on the same answers, without the gold questions (classification).
+WITHOUT_GOLD = "pipeline_without_gold"
 
 FloatArray = NDArray[np.float64]
 
@@ -63,6 +66,8 @@ class _Analysis:
     data: _Data
     summary: dict[str, Any]
     confusions: list[_Confusion]
+    majority_boxes: dict[str, list[LabeledBox]] = field(default_factory=dict)
+    """Boxes: the naive majority's boxes per image (drawn where it and the pipeline disagree)."""
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -81,13 +86,22 @@ def _label_confusion(title: str, x_label: str, labels: list[str], pairs: Iterabl
     return _Confusion(title, x_label, labels, labels, counts)
 
 
-def _analyse_classification(data: _Data) -> tuple[dict[str, Any], list[_Confusion], dict[str, dict[str, Any]]]:
+_Analysed = tuple[dict[str, Any], list[_Confusion], dict[str, dict[str, Any]], dict[str, Any]]
+"""The figures of a task: scores, confusion matrices, per-worker figures, and the majority's labels or boxes."""
+
+
+def _analyse_classification(data: _Data) -> _Analysed:
     answered = [(image, worker, label) for image, row in data.answer_labels.items() for worker, label in row.items()]
     majority: dict[str, str] = {}
+    without_gold: dict[str, str] = {}
     if answered:
         items, workers, labels = (list(column) for column in zip(*answered, strict=True))
         result = consolidate_labels(items, workers, labels, method="mv", label_set=data.labels)
         majority = dict(zip(result.item_names, result.labels, strict=True))
+        if data.gold_questions:
+            # What the gold questions bought: the pipeline's engine (default method) on the same answers, without them.
+            plain = consolidate_labels(items, workers, labels, label_set=data.labels)
+            without_gold = dict(zip(plain.item_names, plain.labels, strict=True))
     pipeline = {image: label for image, (label, _) in data.result_labels.items()}
     gold, scored = data.gold_labels, data.scored
     per_worker: dict[str, dict[str, Any]] = {}
@@ -110,6 +124,8 @@ def _analyse_classification(data: _Data) -> tuple[dict[str, Any], list[_Confusio
         "n_scored": len(scored),
         "pipeline_missing": sum(image not in pipeline for image in scored),
     }
+    if data.gold_questions:
+        accuracy[WITHOUT_GOLD] = _ratio(sum(without_gold.get(image) == gold[image] for image in scored), len(scored))
     confusions = [
         _label_confusion(
             "Dawid-Skene (pipeline) vs gold",
@@ -124,7 +140,7 @@ def _analyse_classification(data: _Data) -> tuple[dict[str, Any], list[_Confusio
             ((gold[image], majority[image]) for image in scored),
         ),
     ]
-    return accuracy, confusions, per_worker
+    return accuracy, confusions, per_worker, majority
 
 
 def _box_array(boxes: Sequence[LabeledBox]) -> FloatArray:
@@ -183,7 +199,7 @@ def _naive_majority(data: _Data) -> dict[str, list[LabeledBox]]:
     }
 
 
-def _analyse_boxes(data: _Data) -> tuple[dict[str, Any], list[_Confusion], dict[str, dict[str, Any]]]:
+def _analyse_boxes(data: _Data) -> _Analysed:
     gold, scored = data.gold_boxes, data.scored
     majority = _naive_majority(data)
     detection: dict[str, Any] = {
@@ -242,7 +258,7 @@ def _analyse_boxes(data: _Data) -> tuple[dict[str, Any], list[_Confusion], dict[
             "gold_box_precision": _ratio(right, sum(len(data.answer_boxes[i][worker]) for i in worker_images[worker])),
             f"f1_at_{MATCH_IOU:g}": score.f1 if score is not None else None,
         }
-    return detection, [_box_confusion(data)], per_worker
+    return detection, [_box_confusion(data)], per_worker, majority
 
 
 def _box_confusion(data: _Data) -> _Confusion:
@@ -282,10 +298,10 @@ def _timeline_summary(timeline: Sequence[StateSpan]) -> dict[str, Any]:
 def _analyse(inputs: ReportInputs) -> _Analysis:
     data = _normalise(inputs)
     if data.task_type == IMAGE_CLASSIFICATION:
-        accuracy, confusions, per_worker = _analyse_classification(data)
+        accuracy, confusions, per_worker, majority = _analyse_classification(data)
         detection = None
     else:
-        detection, confusions, per_worker = _analyse_boxes(data)
+        detection, confusions, per_worker, majority = _analyse_boxes(data)
         accuracy = None
     true_skill = inputs.true_skill or {}
     # The workforce's order when it is known (true skill), else the order workers first answered.
@@ -302,6 +318,11 @@ def _analyse(inputs: ReportInputs) -> _Analysis:
             "estimated_accuracy": float(estimate) if estimate is not None else None,
             **per_worker.get(worker, {"n_answers": 0, "n_gold_answers": 0, "gold_accuracy": None}),
         }
+        if inputs.gold_questions:
+            scores = inputs.gold_question_scores.get(worker) or {}
+            answered_gold, right = int(scores.get("answers", 0)), int(scores.get("correct", 0))
+            workers[worker]["gold_questions_answered"] = answered_gold
+            workers[worker]["gold_question_accuracy"] = _ratio(right, answered_gold)
     # The estimate's counterpart: the simulated accuracy for classes; for boxes, the pipeline estimates the share of a
     # worker's boxes that match an object, so it is compared with that share measured against gold.
     for stats in workers.values():
@@ -332,8 +353,10 @@ def _analyse(inputs: ReportInputs) -> _Analysis:
         "automated_labeling": automated_summary(data, inputs.automated_labeling, inputs.machine_labeled),
         # Without gold (labels imported from tool exports), quality is told by how far the annotators agree.
         "agreement": agreement_summary(data) if not data.scored and data.n_answers else None,
+        "disagreements": disagreements(data, majority, thresholds=IOU_THRESHOLDS),
+        "n_gold_questions": len(data.gold_questions),
     }
-    return _Analysis(data, summary, confusions)
+    return _Analysis(data, summary, confusions, {} if detection is None else majority)
 
 
 def summarize(inputs: ReportInputs) -> dict[str, Any]:
@@ -347,7 +370,11 @@ def summarize(inputs: ReportInputs) -> dict[str, Any]:
     ``f1`` (and counts except for the mean), plus ``best_worker``; ``workers``: per worker ``kind``,
     ``true_accuracy``, ``box_jitter``, ``miss_rate``, ``estimated_accuracy``, ``gold_accuracy``, ``n_answers``,
     ``n_gold_answers`` (boxes also ``n_boxes``, ``f1_at_0.5``); ``skill_mean_abs_error`` (estimated vs true
-    accuracy); ``timeline``: ``n_states``, ``seconds``, ``failed`` (state names); ``agreement`` (only when no image
-    is scored against gold, else ``None``): :func:`~truthflow.local.report.agreement.agreement_summary`.
+    accuracy); ``timeline``: ``n_states``, ``seconds``, ``failed`` (state names); ``disagreements``: the images
+    where the pipeline and majority vote differ (:func:`~truthflow.local.report.disagreements.disagreements`);
+    ``n_gold_questions``. With gold questions (left out of every score), ``accuracy`` adds ``pipeline_without_gold``
+    and each worker ``gold_questions_answered`` and ``gold_question_accuracy`` (the pipeline's quality.json).
+    ``agreement`` (only when no image is scored against gold, else ``None``):
+    :func:`~truthflow.local.report.agreement.agreement_summary`.
     """
     return _analyse(inputs).summary

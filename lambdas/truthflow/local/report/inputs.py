@@ -97,6 +97,14 @@ class ReportInputs:
     # Automated labeling: the run's dataset/automated-labeling.json, and the images labeled by the model.
     automated_labeling: dict[str, Any] | None = None
     machine_labeled: list[str] = field(default_factory=list)
+    # Gold questions given to the pipeline (job.json gold_labels): their images, which are left out of the scores
+    # (the pipeline knows their labels), and each worker's score on them as quality.json gives it
+    # ({"answers": n, "correct": m}).
+    gold_questions: list[str] = field(default_factory=list)
+    gold_question_scores: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Every image's encoded bytes (by the keys of ``gold``), for the thumbnails of the images where the pipeline and
+    # majority vote disagree.
+    images: dict[str, bytes] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -121,6 +129,7 @@ class _Data:
     result_boxes: dict[str, list[LabeledBox]]
     n_answers: int
     timeline: list[StateSpan]
+    gold_questions: frozenset[str] = frozenset()
 
 
 def _as_box(value: object, where: str) -> LabeledBox:
@@ -181,7 +190,12 @@ def _normalise(inputs: ReportInputs) -> _Data:
     images = list(dict.fromkeys([*inputs.worker_answers, *inputs.consolidated, *inputs.gold]))
     workers = list(dict.fromkeys(worker for answers in inputs.worker_answers.values() for worker in answers))
     n_answers = sum(len(answers) for answers in inputs.worker_answers.values())
-    scored = [image for image in images if image in inputs.gold and inputs.worker_answers.get(image)]
+    gold_questions = frozenset(inputs.gold_questions)
+    scored = [
+        image
+        for image in images
+        if image in inputs.gold and inputs.worker_answers.get(image) and image not in gold_questions
+    ]
     gold_labels: dict[str, str] = {}
     answer_labels: dict[str, dict[str, str]] = {}
     result_labels: dict[str, tuple[str, float]] = {}
@@ -231,4 +245,5 @@ def _normalise(inputs: ReportInputs) -> _Data:
         result_boxes=result_boxes,
         n_answers=n_answers,
         timeline=_as_spans(inputs.timeline),
+        gold_questions=gold_questions,
     )

@@ -15,11 +15,13 @@ from truthflow.local.report.analysis import (
     MAJORITY,
     MATCH_IOU,
     PIPELINE,
+    WITHOUT_GOLD,
     WORKER_BEST,
     WORKER_MEAN,
     _analyse,
     _Analysis,
 )
+from truthflow.local.report.disagreements import MAX_LISTED
 from truthflow.local.report.figures import (
     _confusion_figure,
     _quality_figure,
@@ -142,10 +144,21 @@ def _quality_html(summary: Mapping[str, Any], figure: str | None) -> str:
             )
             for m in methods
         ]
+        if WITHOUT_GOLD in accuracy:
+            accuracy_rows.insert(1, ("Dawid-Skene without the gold questions", _number(accuracy[WITHOUT_GOLD])))
+            css = ["pipeline", "", "", "", ""]
+        gold_note = (
+            f" The {summary['n_gold_questions']} gold questions given to the pipeline are left out (it knows their "
+            "labels); the second row is the pipeline's engine on the same answers without them, computed here: what "
+            "the gold questions bought."
+            if summary.get("n_gold_questions")
+            else ""
+        )
         text = (
             f"<p>Accuracy on the {accuracy['n_scored']} images with gold and answers. Majority vote and the single-"
             "worker figures are computed by this report from the raw answers; the single-worker mean averages each "
             "worker's own accuracy on the gold images they answered."
+            + gold_note
             + (
                 f" {accuracy['pipeline_missing']} scored images had no pipeline label (counted wrong)."
                 if accuracy["pipeline_missing"]
@@ -189,6 +202,9 @@ def _quality_html(summary: Mapping[str, Any], figure: str | None) -> str:
 def _skill_html(summary: Mapping[str, Any], figure: str | None, x_name: str) -> str:
     boxes = summary["task_type"] == BOUNDING_BOX
     header = ["Worker", "Kind", "True accuracy", "Estimated (pipeline)", "Measured vs gold", "Answers"]
+    gold_questions = bool(summary.get("n_gold_questions"))
+    if gold_questions:
+        header[5:5] = ["On gold questions (pipeline)", "Gold questions answered"]
     if boxes:
         header[4] = "Label accuracy of matched boxes"
         header += ["Boxes", f"F1 @ IoU \u2265 {MATCH_IOU:g}", "True box jitter", "True miss rate"]
@@ -202,6 +218,8 @@ def _skill_html(summary: Mapping[str, Any], figure: str | None, x_name: str) -> 
             _number(stats["gold_accuracy"]),
             stats["n_answers"],
         ]
+        if gold_questions:
+            row[5:5] = [_number(stats.get("gold_question_accuracy")), stats.get("gold_questions_answered", 0)]
         if boxes:
             row += [
                 stats.get("n_boxes", 0),
@@ -213,10 +231,17 @@ def _skill_html(summary: Mapping[str, Any], figure: str | None, x_name: str) -> 
     text = (
         f"<p>Each point is a worker: x is the {_e(x_name)}, y the pipeline's estimate from its quality summary; "
         "points on the dashed diagonal are estimated exactly. The table adds each worker's accuracy measured "
-        "against gold on the images they answered.</p>"
+        "against gold on the images they answered"
+        + (
+            ", and their accuracy on the gold questions as the pipeline scored it (quality.json), next to the "
+            "model's estimate"
+            if gold_questions
+            else ""
+        )
+        + ".</p>"
     )
     return (
-        "<h2>3. Worker skill: estimated vs true</h2>"
+        "<h2>4. Worker skill: estimated vs true</h2>"
         + text
         + _figure_html(figure, "estimated vs true skill")
         + (_table(header, rows))
@@ -224,7 +249,7 @@ def _skill_html(summary: Mapping[str, Any], figure: str | None, x_name: str) -> 
 
 
 def _timeline_html(timeline: Sequence[StateSpan], figure: str | None) -> str:
-    heading = "<h2>5. Execution timeline</h2>"
+    heading = "<h2>6. Execution timeline</h2>"
     if not timeline:
         return heading + '<p class="muted">No state timeline was recorded.</p>'
     origin = min(start for _, start, _, _ in timeline)
@@ -266,10 +291,112 @@ def _samples_html(analysis: _Analysis, inputs: ReportInputs, out_dir: Path) -> s
             f"{_e(caption)}</figcaption></figure>"
         )
     if not figures:
-        return '<h2>4. Sample images</h2><p class="muted">No sample images were given.</p>'
+        return '<h2>5. Sample images</h2><p class="muted">No sample images were given.</p>'
     more = len(inputs.sample_images) - MAX_SAMPLES
     note = f'<p class="muted">{more} more sample images not shown.</p>' if more > 0 else ""
-    return f'<h2>4. Sample images</h2><div class="samples">{"".join(figures)}</div>{note}'
+    return f'<h2>5. Sample images</h2><div class="samples">{"".join(figures)}</div>{note}'
+
+
+MAX_DISAGREEMENT_THUMBNAILS = 8
+
+
+def disagreements_html(analysis: _Analysis, inputs: ReportInputs, out_dir: Path) -> str:
+    """Section 2: the images where the pipeline and majority vote differ, with gold, and thumbnails of the first."""
+    found = analysis.summary["disagreements"]
+    data = analysis.data
+    boxes = data.task_type == BOUNDING_BOX
+    low, high = (f"{threshold:g}" for threshold in (IOU_THRESHOLDS[0], IOU_THRESHOLDS[-1]))
+    heading = "<h2>2. Where the pipeline and majority vote disagree</h2>"
+    majority_name = "the naive majority" if boxes else "majority vote"
+    basis = (
+        f"Boxes differ when they found other objects or classes (not matched one to one at IoU \u2265 {low}), or "
+        f"drew an object far enough apart that one matches a gold box at IoU \u2265 {low} or {high} and the other "
+        "does not. "
+        if boxes
+        else ""
+    )
+    if not found["n"]:
+        return heading + (
+            f'<p class="muted">{basis}On none of the {found["n_answered"]} answered images does the pipeline differ '
+            f"from {majority_name}.</p>"
+        )
+    judged = found["pipeline_right"] + found["majority_right"] + found["neither_right"] + found["equal"]
+    verdict = f"Against gold, on the {judged} of them that are not gold questions, " + (
+        f"the pipeline's boxes score the higher F1 (at IoU \u2265 {high}, then {low}) on {found['pipeline_right']}, "
+        f"the naive majority's on {found['majority_right']} ({found['equal']} equal)."
+        if boxes
+        else f"the pipeline is right on {found['pipeline_right']}, majority vote on {found['majority_right']}, "
+        f"neither on {found['neither_right']}."
+    )
+    gold_part = (
+        f" {found['n_gold_questions']} are gold questions, which the pipeline labels with their known label."
+        if found["n_gold_questions"]
+        else ""
+    )
+    text = (
+        f"<p>{basis}On {found['n']} of the {found['n_answered']} answered images the pipeline differs from "
+        f"{majority_name} over the same answers. {verdict}{gold_part}</p>"
+    )
+    rows: list[list[object]] = []
+    for row in found["images"]:
+        where = "gold question" if row["gold_question"] else (row["winner"] or DASH)
+        if boxes:
+            scores = [_number(row[f"{who}_f1"].get(t)) for t in (high, low) for who in ("pipeline", "majority")]
+            rows.append([row["image"], row["pipeline_boxes"], row["majority_boxes"],
+                         DASH if row["gold_boxes"] is None else row["gold_boxes"], *scores, where])  # fmt: skip
+        else:
+            answers = ", ".join(f"{worker}: {label}" for worker, label in row["answers"].items())
+            rows.append([row["image"], answers, row["majority"], f"{row['pipeline']} ({_number(row['confidence'], 2)})",
+                         row["gold"] or DASH, where])  # fmt: skip
+    header = (
+        ["Image", "Boxes (pipeline)", "Boxes (majority)", "Boxes (gold)", f"F1 @ {high} pipeline",
+         f"F1 @ {high} majority", f"F1 @ {low} pipeline", f"F1 @ {low} majority", "Better"]
+        if boxes
+        else ["Image", "Answers", "Majority vote", "Pipeline (confidence)", "Gold", "Right"]
+    )  # fmt: skip
+    more = found["n"] - len(found["images"])
+    more_note = (
+        f'<p class="muted">{more} more not listed (summary.json lists the first {MAX_LISTED}).</p>' if more else ""
+    )
+    return heading + text + _table(header, rows) + more_note + _disagreement_thumbnails(analysis, inputs, out_dir)
+
+
+def _disagreement_thumbnails(analysis: _Analysis, inputs: ReportInputs, out_dir: Path) -> str:
+    data = analysis.data
+    figures = []
+    for position, row in enumerate(analysis.summary["disagreements"]["images"][:MAX_DISAGREEMENT_THUMBNAILS], 1):
+        image = row["image"]
+        encoded = inputs.images.get(image)
+        if encoded is None:
+            continue
+        if data.task_type == BOUNDING_BOX:
+            panels = [
+                ("pipeline", data.result_boxes.get(image, [])),
+                ("majority", analysis.majority_boxes.get(image, [])),
+            ]
+            gold = data.gold_boxes.get(image, [])
+        else:
+            panels, gold = [("labels", [])], []
+        for kind, shown in panels:
+            name = f"disagreement-{position:02d}-{kind}.png"
+            try:
+                (out_dir / name).write_bytes(_sample_png(encoded, gold, shown, data.labels))
+            except (OSError, ValueError) as error:
+                figures.append(
+                    f"<figure><figcaption>{_e(image)}: could not be drawn ({_e(error)})</figcaption></figure>"
+                )
+                continue
+            if data.task_type == BOUNDING_BOX:
+                caption = f"{kind}: {len(shown)} boxes (solid), gold {len(gold)} (dashed)"
+            else:
+                caption = (
+                    f"pipeline: {row['pipeline']} \u00b7 majority: {row['majority']} \u00b7 gold: {row['gold'] or DASH}"
+                )
+            figures.append(
+                f'<figure><img src="{name}" alt="{_e(image)}"><figcaption><code>{_e(image)}</code><br>'
+                f"{_e(caption)}</figcaption></figure>"
+            )
+    return f'<div class="samples">{"".join(figures)}</div>' if figures else ""
 
 
 def automated_html(summary: Mapping[str, Any] | None, figure: str | None) -> str:
@@ -388,7 +515,8 @@ def write_report(inputs: ReportInputs, out_dir: Path) -> Path:
         _quality_html(summary, quality),
         automated_html(summary["automated_labeling"], threshold),
         agreement_html(summary.get("agreement")),
-        "<h2>2. Confusion matrices</h2>" + confusion_text + _figure_html(confusion, "confusion matrices"),
+        disagreements_html(analysis, inputs, out_dir),
+        "<h2>3. Confusion matrices</h2>" + confusion_text + _figure_html(confusion, "confusion matrices"),
         _skill_html(summary, skill, x_name),
         _samples_html(analysis, inputs, out_dir),
         _timeline_html(analysis.data.timeline, timeline),

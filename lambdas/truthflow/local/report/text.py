@@ -6,7 +6,14 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from truthflow.local.report.analysis import IOU_THRESHOLDS, MAJORITY, PIPELINE, WORKER_BEST, WORKER_MEAN
+from truthflow.local.report.analysis import (
+    IOU_THRESHOLDS,
+    MAJORITY,
+    PIPELINE,
+    WITHOUT_GOLD,
+    WORKER_BEST,
+    WORKER_MEAN,
+)
 from truthflow.local.report.inputs import BOUNDING_BOX, IMAGE_CLASSIFICATION
 
 DASH = "\u2013"  # shown where a figure is not available
@@ -54,6 +61,22 @@ def format_summary(summary: Mapping[str, Any]) -> list[str]:
                     f"{names[m]} {_number((block[m] or {}).get('f1'))}" for m in (PIPELINE, MAJORITY, WORKER_MEAN)
                 )
             )
+    found = summary.get("disagreements")
+    if found is not None:
+        if summary["task_type"] == BOUNDING_BOX:
+            verdict = f"better F1: pipeline {found['pipeline_right']}, majority {found['majority_right']}"
+        else:
+            verdict = f"right: pipeline {found['pipeline_right']}, majority vote {found['majority_right']}"
+        gold_part = f", {found['n_gold_questions']} gold questions" if found["n_gold_questions"] else ""
+        lines.append(
+            f"pipeline and majority differ on {found['n']} of {found['n_answered']} images ({verdict}{gold_part})"
+        )
+    if summary.get("n_gold_questions"):
+        accuracy = summary["accuracy"] or {}
+        lines.append(
+            f"gold questions: {summary['n_gold_questions']} (left out of the scores); the pipeline's engine without "
+            f"them {_number(accuracy.get(WITHOUT_GOLD))}"
+        )
     automated = summary.get("automated_labeling")
     if automated is not None:
         theta = automated["theta"]
