@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, Self
 
 import numpy as np
@@ -44,6 +44,9 @@ DEFAULT_MAX_ANSWERS = 20_000
 # Fits inside the choice only rank candidates: a looser stop saves iterations without changing the ranking.
 _CHOICE_TOL = 1e-4
 _CHOICE_MAX_ITER = 100
+#: A candidate is dropped after a fold when its held-out log-probabilities are this many standard errors (of the
+#: paired per-answer difference) below the leader's: a gap the remaining folds would not plausibly close.
+ELIMINATION_Z = 3.0
 # What the model deems impossible still gets this probability, so one surprise cannot dominate a score.
 _MIN_PROBABILITY = 1e-12
 
@@ -110,13 +113,15 @@ def default_candidates() -> tuple[Candidate, ...]:
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """The chosen candidate, every candidate's held-out score (mean log-probability per held-out answer or gold
-    label), and how many answers the choice was made on."""
+    """The chosen candidate; every candidate's held-out score (mean log-probability per held-out answer or gold
+    label, over the folds it was scored on: ``folds_scored``, fewer than ``folds`` for a candidate dropped early);
+    and how many answers the choice was made on."""
 
     chosen: Candidate
     scores: dict[str, float]
     n_answers: int
     folds: int
+    folds_scored: dict[str, int] = field(default_factory=dict)
 
 
 def choose_model(
@@ -134,8 +139,8 @@ def choose_model(
     max_answers: int = DEFAULT_MAX_ANSWERS,
     seed: int = CHOICE_SEED,
 ) -> ModelChoice:
-    """Score every candidate by ``folds``-fold held-out answer likelihood (module docstring) and pick the best; a tie
-    goes to the earlier candidate."""
+    """Score the candidates fold by fold by held-out answer likelihood (module docstring), dropping those that are
+    clearly behind, and pick the best of the rest; a tie goes to the earlier candidate."""
     if not candidates:
         raise ValueError("no candidate models")
     known = KnownLabels.none() if known is None else known
@@ -150,13 +155,15 @@ def choose_model(
         return ModelChoice(candidates[0], {}, int(items.size), 0)
     fold = rng.permutation(items.size) % folds
     gold_fold = rng.permutation(known.size) % folds
-    scores: dict[str, float] = {}
-    for candidate in candidates:
-        total = 0.0
-        for part in range(folds):
-            held_out = fold == part
-            train = ~held_out
-            kept = gold_fold != part
+    # Per candidate, the log-probability of every held-out answer and gold label scored so far, fold after fold.
+    scored: dict[str, list[FloatArray]] = {candidate.name: [] for candidate in candidates}
+    alive = list(candidates)
+    for part in range(folds):
+        held_out = fold == part
+        train = ~held_out
+        kept = gold_fold != part
+        train_known = KnownLabels(known.items[kept], known.labels[kept])
+        for candidate in alive:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 model = candidate.make(_CHOICE_TOL, _CHOICE_MAX_ITER).fit(
@@ -167,16 +174,37 @@ def choose_model(
                     n_workers=n_workers,
                     n_classes=n_classes,
                     prior_counts=prior_counts,
-                    known=KnownLabels(known.items[kept], known.labels[kept]),
+                    known=train_known,
                 )
             probability = model.answer_probability(items[held_out], workers[held_out], labels[held_out])
             # Held-out gold labels are predicted too: P(the gold label | the item's training answers).
             gold_probability = model.posteriors_[known.items[~kept], known.labels[~kept]]
-            total += float(np.log(np.maximum(probability, _MIN_PROBABILITY)).sum())
-            total += float(np.log(np.maximum(gold_probability, _MIN_PROBABILITY)).sum())
-        scores[candidate.name] = total / max(items.size + known.size, 1)
-    best = max(candidates, key=lambda candidate: scores[candidate.name])
-    return ModelChoice(best, scores, int(items.size), folds)
+            scored[candidate.name].append(
+                np.log(np.maximum(np.concatenate([probability, gold_probability]), _MIN_PROBABILITY))
+            )
+        if part < folds - 1:
+            alive = _still_in_the_running(alive, scored)
+    totals = {name: np.concatenate(parts) for name, parts in scored.items()}
+    scores = {name: float(values.mean()) if values.size else 0.0 for name, values in totals.items()}
+    best = max(alive, key=lambda candidate: float(totals[candidate.name].sum()))
+    return ModelChoice(best, scores, int(items.size), folds, {name: len(parts) for name, parts in scored.items()})
+
+
+def _still_in_the_running(alive: list[Candidate], scored: dict[str, list[FloatArray]]) -> list[Candidate]:
+    """The candidates whose held-out log-probabilities so far are not significantly below the leader's: paired over
+    the same held-out answers, the mean difference plus :data:`ELIMINATION_Z` standard errors is not negative."""
+    seen = {candidate.name: np.concatenate(scored[candidate.name]) for candidate in alive}
+    leader = max(alive, key=lambda candidate: float(seen[candidate.name].sum()))
+    running = []
+    for candidate in alive:
+        difference = seen[candidate.name] - seen[leader.name]
+        if difference.size == 0:
+            running.append(candidate)
+            continue
+        standard_error = float(difference.std()) / np.sqrt(difference.size)
+        if candidate is leader or float(difference.mean()) + ELIMINATION_Z * standard_error >= 0:
+            running.append(candidate)
+    return running
 
 
 def _item_subset(
