@@ -27,7 +27,7 @@ CSV_LIKE = {
     "tabs.tsv": b"item\tworker\tlabel\na\tw1\tx\n",
     "ls_tabs.tsv": b"id\tannotator\tchoice\n1\t2\tx\n",
     "ls.csv": b'"id","annotator","choice"\n1,2,x\n',
-    "blank_then_json.json": b"\n\n  \t{\"images\": []}",
+    "blank_then_json.json": b'\n\n  \t{"images": []}',
     "xml.xml": b"\xef\xbb\xbf  <annotations/>",
     "list.json": b"[]",
     "empty.csv": b"",

@@ -40,7 +40,7 @@ from truthflow.consolidation.subtypes import SubtypeDawidSkene
 CHOICE_SEED = 0
 DEFAULT_FOLDS = 3
 #: Answers the choice is made on at most (about 20 fits of this size); chosen for speed, see module docstring.
-DEFAULT_MAX_ANSWERS = 20_000
+DEFAULT_MAX_ANSWERS = 40_000
 # Fits inside the choice only rank candidates: a looser stop saves iterations without changing the ranking.
 _CHOICE_TOL = 1e-4
 _CHOICE_MAX_ITER = 100
@@ -122,6 +122,7 @@ class ModelChoice:
     n_answers: int
     folds: int
     folds_scored: dict[str, int] = field(default_factory=dict)
+    finalists: tuple[str, ...] = ()
 
 
 def choose_model(
@@ -140,24 +141,65 @@ def choose_model(
     seed: int = CHOICE_SEED,
 ) -> ModelChoice:
     """Score the candidates fold by fold by held-out answer likelihood (module docstring), dropping those that are
-    clearly behind, and pick the best of the rest; a tie goes to the earlier candidate."""
+    clearly behind. The finalists are those still in the running at the end; the best of them is ``chosen`` (a tie
+    goes to the earlier candidate)."""
     if not candidates:
         raise ValueError("no candidate models")
     known = KnownLabels.none() if known is None else known
     if len(candidates) == 1:
-        return ModelChoice(candidates[0], {}, 0, 0)
+        return ModelChoice(candidates[0], {}, 0, 0, finalists=(candidates[0].name,))
     rng = np.random.default_rng(seed)
-    if items.size > max_answers:
-        items, workers, labels, n_items, known = _item_subset(items, workers, labels, n_items, known, max_answers, rng)
-    learnable = [c for c in candidates if c.subtypes == 1 or c.subtypes * n_workers * n_classes**2 <= items.size]
-    candidates = learnable or list(candidates[:1])
-    if len(candidates) == 1:
-        return ModelChoice(candidates[0], {}, int(items.size), 0)
+    subset = _item_subset(items, workers, labels, n_items, known, max_answers, rng)
+    # Each candidate is fitted on (folds - 1) / folds of the answers: that is what must outnumber its skill cells.
+    fitted_on = subset.size * (folds - 1) // folds
+    learnable = [c for c in candidates if c.subtypes == 1 or c.subtypes * n_workers * n_classes**2 <= fitted_on]
+    alive = learnable or list(candidates[:1])
+    if len(alive) == 1:
+        return ModelChoice(alive[0], {}, subset.size, 0, finalists=(alive[0].name,))
+    alive, scored = _scored_folds(alive, subset, n_workers, n_classes, prior_counts, folds, rng)
+    totals = {name: np.concatenate(parts) for name, parts in scored.items()}
+    scores = {name: float(values.mean()) if values.size else 0.0 for name, values in totals.items()}
+    best = max(alive, key=lambda candidate: float(totals[candidate.name].sum()))
+    return ModelChoice(
+        best,
+        scores,
+        subset.size,
+        folds,
+        {name: len(parts) for name, parts in scored.items()},
+        tuple(candidate.name for candidate in alive),
+    )
+
+
+@dataclass(frozen=True)
+class _Answers:
+    """Coded answers (and their known labels) the choice is made on."""
+
+    items: IntArray
+    workers: IntArray
+    labels: IntArray
+    n_items: int
+    known: KnownLabels
+
+    @property
+    def size(self) -> int:
+        return int(self.items.size)
+
+
+def _scored_folds(
+    alive: list[Candidate],
+    answers: _Answers,
+    n_workers: int,
+    n_classes: int,
+    prior_counts: FloatArray | None,
+    folds: int,
+    rng: np.random.Generator,
+) -> tuple[list[Candidate], dict[str, list[FloatArray]]]:
+    """``folds``-fold scoring on ``answers``: the candidates still in the running after it, and per candidate the
+    log-probability of every held-out answer and gold label, fold by fold."""
+    items, workers, labels, known = answers.items, answers.workers, answers.labels, answers.known
     fold = rng.permutation(items.size) % folds
     gold_fold = rng.permutation(known.size) % folds
-    # Per candidate, the log-probability of every held-out answer and gold label scored so far, fold after fold.
-    scored: dict[str, list[FloatArray]] = {candidate.name: [] for candidate in candidates}
-    alive = list(candidates)
+    scored: dict[str, list[FloatArray]] = {candidate.name: [] for candidate in alive}
     for part in range(folds):
         held_out = fold == part
         train = ~held_out
@@ -170,7 +212,7 @@ def choose_model(
                     items[train],
                     workers[train],
                     labels[train],
-                    n_items=n_items,
+                    n_items=answers.n_items,
                     n_workers=n_workers,
                     n_classes=n_classes,
                     prior_counts=prior_counts,
@@ -184,10 +226,9 @@ def choose_model(
             )
         if part < folds - 1:
             alive = _still_in_the_running(alive, scored)
-    totals = {name: np.concatenate(parts) for name, parts in scored.items()}
-    scores = {name: float(values.mean()) if values.size else 0.0 for name, values in totals.items()}
-    best = max(alive, key=lambda candidate: float(totals[candidate.name].sum()))
-    return ModelChoice(best, scores, int(items.size), folds, {name: len(parts) for name, parts in scored.items()})
+            if len(alive) == 1:
+                break  # the others are significantly behind: more folds cannot change the choice
+    return alive, scored
 
 
 def _still_in_the_running(alive: list[Candidate], scored: dict[str, list[FloatArray]]) -> list[Candidate]:
@@ -215,8 +256,11 @@ def _item_subset(
     known: KnownLabels,
     max_answers: int,
     rng: np.random.Generator,
-) -> tuple[IntArray, IntArray, IntArray, int, KnownLabels]:
-    """All answers of random items, about ``max_answers`` of them; items renumbered, workers kept."""
+) -> _Answers:
+    """All answers of random items, about ``max_answers`` of them (all answers when there are no more); items
+    renumbered, workers kept."""
+    if items.size <= max_answers:
+        return _Answers(items, workers, labels, n_items, known)
     per_item = np.bincount(items, minlength=n_items)
     order = rng.permutation(n_items)
     n_chosen = int(np.searchsorted(np.cumsum(per_item[order]), max_answers)) + 1
@@ -224,4 +268,4 @@ def _item_subset(
     new_code = np.full(n_items, -1, dtype=np.int64)
     new_code[chosen] = np.arange(chosen.size)
     keep = new_code[items] >= 0
-    return new_code[items[keep]], workers[keep], labels[keep], int(chosen.size), known.subset(chosen, n_items)
+    return _Answers(new_code[items[keep]], workers[keep], labels[keep], int(chosen.size), known.subset(chosen, n_items))
