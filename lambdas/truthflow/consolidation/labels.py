@@ -3,9 +3,10 @@
 Methods: ``auto`` (default) picks, per data set, the latent-class model that best predicts held-out answers
 (:mod:`~truthflow.consolidation.model_choice`): Dawid-Skene at four prior strengths, one-coin, or Dawid-Skene with
 item subtypes; when the held-out answers cannot tell several apart, their posteriors are averaged
-(:mod:`~truthflow.consolidation.finalists`). ``ds`` makes the same choice among the Dawid-Skene prior strengths only; ``subtypes`` and ``onecoin``
-fit that one model; ``mv`` is majority vote. Gold questions (``gold``: item -> label) fix those items' labels in
-every method and anchor each worker's skill; the result scores every worker on them.
+(:mod:`~truthflow.consolidation.finalists`). ``ds`` makes the same choice among the Dawid-Skene prior strengths
+only; ``subtypes`` and ``onecoin`` fit that one model; ``mv`` is majority vote. Gold questions (``gold``: item ->
+label) fix those items' labels in every method and anchor each worker's skill; the result scores every worker on
+them.
 
 Memory is linear in the answers: when per-worker confusion matrices or per-item posteriors over every label would
 need more than ``DENSE_CELL_BUDGET`` cells and more than ``CELLS_PER_ANSWER`` per answer (thousands of distinct
