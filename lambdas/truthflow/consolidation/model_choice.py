@@ -232,10 +232,10 @@ def _scored_folds(
             scored[candidate.name].append(
                 np.log(np.maximum(np.concatenate([probability, gold_probability]), _MIN_PROBABILITY))
             )
-        if part < folds - 1:
-            alive = _still_in_the_running(alive, scored)
-            if len(alive) == 1:
-                break  # the others are significantly behind: more folds cannot change the choice
+        # After the last fold too: the finalists are those not significantly behind on every answer held out.
+        alive = _still_in_the_running(alive, scored)
+        if len(alive) == 1:
+            break  # the others are significantly behind: more folds cannot change the choice
     return alive, scored
 
 
