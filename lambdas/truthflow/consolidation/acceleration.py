@@ -6,8 +6,8 @@ small (dozens of steps). SQUAREM (Varadhan & Roland 2008, "Simple and globally c
 the convergence of any EM algorithm", scheme S3) takes two steps from :math:`q_0`,
 :math:`r = F(q_0) - q_0`, :math:`v = F(F(q_0)) - F(q_0) - r`, and jumps to
 :math:`q_0 - 2\alpha r + \alpha^2 v` with :math:`\alpha = -\|r\| / \|v\|` (at most :math:`-1`): the step length the
-two differences suggest. The jump is clipped to valid posteriors (negative entries to 0, rows renormalised; rows of
-known items are one-hot in all three states, so they stay so) and one more step is taken from it.
+two differences suggest. The jump is clipped to valid posteriors (negative entries to 0, rows renormalised; the
+classes a known item cannot have are 0 in all three states, so they stay 0) and one more step is taken from it.
 
 The safeguard keeps the method's guarantee: the jump is kept only when its step reaches an objective at least that of
 the second plain step; otherwise the plain steps are kept. So every accepted state's objective is at least the
