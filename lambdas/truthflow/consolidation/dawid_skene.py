@@ -132,14 +132,11 @@ class _WorkerSkillEM(ABC):
         n_classes: int | None = None,
         prior_counts: FloatArray | None = None,
         known: KnownLabels | None = None,
-        start: FloatArray | None = None,
     ) -> Self:
         """Fit on answers given as parallel code arrays of shape (n_answers,).
 
         ``prior_counts`` (W, K, K): confusion counts carried from earlier batches for these workers. ``known``: items
         whose class is given (gold); their posteriors stay fixed at it and they anchor every worker's skill.
-        ``start`` (I, K): posteriors EM starts from instead of the soft majority vote (a nearby model's fit, to
-        converge in fewer steps); the crowd's confusion the prior is centred on still comes from the vote.
         """
         items, workers, labels = (np.asarray(a, dtype=np.int64) for a in (items, workers, labels))
         n_items = int(items.max(initial=-1)) + 1 if n_items is None else n_items
@@ -192,10 +189,6 @@ class _WorkerSkillEM(ABC):
         # With gold, EM also starts from the skills the gold shows (a confused majority can invert the vote's view)
         # and keeps whichever start reaches the higher objective: both share the prior, so they compare.
         starts = [shares]
-        if start is not None:
-            starts = [np.array(start, dtype=np.float64)]
-            starts[0][known.items] = 0.0
-            starts[0][known.items, known.labels] = 1.0
         if known.size:
             shape = {"n_items": n_items, "n_workers": n_workers, "n_classes": n_classes}
             starts.append(start_from_known(items, workers, labels, known=known, shares=shares, **shape))
