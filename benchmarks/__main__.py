@@ -65,6 +65,12 @@ def run_anchor(
     return result
 
 
+def model_name(name: object) -> str:
+    """A model as the tables show it: finalists averaged read ``a + b`` (``mean of a, b`` in the result)."""
+    text = str(name)
+    return text.removeprefix("mean of ").replace(", ", " + ") if text.startswith("mean of ") else text
+
+
 def table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     lines = [" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
@@ -91,7 +97,7 @@ def print_accuracy(ours: list[dict[str, object]], anchor: dict[str, dict[str, fl
                 f"{row['mv']:.3f}",
                 str(row["ties"]),
                 f"{auto:.3f}",
-                str(row["model"]),
+                model_name(row["model"]),
                 f"{row['ds']:.3f}",
                 f"{row['onecoin']:.3f}",
                 f"{row['subtypes']:.3f}",
@@ -119,7 +125,7 @@ def print_accuracy(ours: list[dict[str, object]], anchor: dict[str, dict[str, fl
             "yes" if np.mean(defaults) >= mean_target else "NO",
         ]
     )
-    print("\n## Classification accuracy on gold items (truthflow default = auto)\n")
+    print("\n## Classification accuracy on gold items (truthflow default = auto; a + b: finalists averaged)\n")
     headers = ["dataset", "answers", "MV", "MV ties", "auto", "auto chose", "ds", "one-coin", "subtypes"]
     print(table([*headers, "ck MV", "ck DS", "target", "auto meets"], rows))
     product = next(r for r in ours if r["dataset"] == "product")
@@ -142,7 +148,7 @@ def print_gold(rows: list[dict[str, object]]) -> None:
             f"{r['without']:.3f}",
             f"{r['with']:.3f}",
             f"{float(r['with']) - float(r['without']):+.3f}",
-            str(r["model"]),
+            model_name(r["model"]),
         ]
         for r in rows
     ]
@@ -167,7 +173,7 @@ def print_simulated(ours: list[dict[str, object]], anchor: dict[str, dict[str, f
                 str(row["answers"]),
                 f"{row['mv']:.3f}",
                 f"{row['auto']:.3f}",
-                str(row["model"]),
+                model_name(row["model"]),
                 f"{ck_mv:.3f}",
                 f"{ck_ds:.3f}",
                 "yes" if float(row["auto"]) >= floor else "NO",

@@ -10,6 +10,7 @@ from truthflow.consolidation.known_labels import KnownLabels
 from truthflow.consolidation.model_choice import (
     ONE_COIN,
     SUBTYPES,
+    Candidate,
     choose_model,
     dawid_skene_candidates,
     default_candidates,
@@ -75,16 +76,21 @@ def test_symmetric_errors_over_many_classes_choose_one_coin():
 
 
 def test_the_choice_is_deterministic_and_scores_every_candidate():
-    workers = np.repeat(SHARED[np.newaxis], 10, axis=0)  # 270 subtype cells, 300 answers: subtypes compete
-    first, again = choose(workers, n_items=100, per_item=3), choose(workers, n_items=100, per_item=3)
+    # 270 subtype cells, 450 answers (300 in each fold's fit): subtypes compete.
+    workers = np.repeat(SHARED[np.newaxis], 10, axis=0)
+    first, again = choose(workers, n_items=150, per_item=3), choose(workers, n_items=150, per_item=3)
     assert first.scores == again.scores
     assert set(first.scores) == {candidate.name for candidate in default_candidates()}
     assert all(score < 0 for score in first.scores.values())  # mean log-probability of held-out answers
-    assert first.chosen.name == max(first.scores, key=first.scores.__getitem__)
+    assert first.chosen.name in first.finalists
+    scored_throughout = [
+        name for name in first.finalists if first.folds_scored[name] == max(first.folds_scored.values())
+    ]
+    assert first.chosen.name == max(scored_throughout, key=first.scores.__getitem__)
 
 
 def test_subtypes_are_no_candidate_when_there_are_fewer_answers_than_their_cells():
-    # 300 workers x 3 classes^2 x 3 subtypes = 8,100 cells against 1,200 answers.
+    # 300 workers x 3 classes^2 x 3 subtypes = 8,100 cells against 800 answers each fold fit sees.
     choice = choose(np.repeat(SHARED[np.newaxis], 300, axis=0), n_items=400, per_item=3)
     assert SUBTYPES.name not in choice.scores
 
@@ -117,3 +123,22 @@ def test_a_single_candidate_is_fitted_without_a_choice():
 def test_no_candidates_is_an_error():
     with pytest.raises(ValueError, match="no candidate models"):
         choose_model([], np.array([0]), np.array([0]), np.array([0]), n_items=1, n_workers=1, n_classes=1)
+
+
+def test_candidates_the_held_out_answers_cannot_tell_apart_are_all_finalists():
+    twin = Candidate("ds(prior 4) again", dawid_skene_candidates()[1].make)
+    items, workers, labels, _ = crowd(np.repeat(SHARED[np.newaxis], 20, axis=0), n_items=300, per_item=3)
+    candidates = [dawid_skene_candidates()[1], twin, ONE_COIN]
+    choice = choose_model(candidates, items, workers, labels, n_items=300, n_workers=20, n_classes=3)
+    assert {"ds(prior 4)", "ds(prior 4) again"} <= set(choice.finalists)
+    assert choice.scores["ds(prior 4)"] == choice.scores["ds(prior 4) again"]
+    assert choice.chosen.name == "ds(prior 4)"  # a tie goes to the earlier candidate
+
+
+def test_a_hopeless_candidate_costs_one_fold_only():
+    # An ordinal crowd that confuses neighbouring classes: one-coin, which spreads errors evenly, predicts held-out
+    # answers far worse than Dawid-Skene and is dropped after the first fold.
+    confusion = np.array([[0.7, 0.3, 0.0, 0.0], [0.15, 0.7, 0.15, 0.0], [0.0, 0.15, 0.7, 0.15], [0.0, 0.0, 0.3, 0.7]])
+    choice = choose(np.repeat(confusion[np.newaxis], 30, axis=0), n_items=800, per_item=5)
+    assert choice.folds_scored[ONE_COIN.name] == 1
+    assert ONE_COIN.name not in choice.finalists

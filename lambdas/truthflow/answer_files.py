@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from truthflow.consolidation.boxes import Box, ImageAnswers, WorkerAnswer
-from truthflow.tables import InputError, parse_number, read_rows
+from truthflow.tables import InputError, parse_number, read_columns, read_rows
 
 LABEL_COLUMNS = ("item", "worker", "label")
 BOX_COLUMNS = ("image", "worker", "label", "left", "top", "width", "height")
@@ -24,11 +24,8 @@ class LabelAnswers:
 
 def read_label_answers(path: Path) -> LabelAnswers:
     """``item,worker,label`` rows; at least one is required."""
-    answers = LabelAnswers([], [], [])
-    for _, row in read_rows(path, LABEL_COLUMNS):
-        answers.items.append(row["item"])
-        answers.workers.append(row["worker"])
-        answers.labels.append(row["label"])
+    items, workers, labels = read_columns(path, LABEL_COLUMNS)
+    answers = LabelAnswers(items, workers, labels)
     if not answers.items:
         raise InputError(f"{path}: no answers after the header")
     return answers

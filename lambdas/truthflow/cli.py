@@ -6,20 +6,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from truthflow.annotation_imports.answer_sources import (
-    ANSWER_FORMATS,
-    ANSWERS_HELP,
-    BOX_COLUMNS_HELP,
-    FORMAT_HELP,
-    import_warnings,
-    read_box_sources,
-    read_label_sources,
-)
-from truthflow.consolidation.boxes import consolidate_boxes
-from truthflow.consolidation.labels import DEFAULT_METHOD, METHODS, LabelConsolidation, consolidate_labels
+from truthflow.answer_formats import ANSWER_FORMATS, ANSWERS_HELP, BOX_COLUMNS_HELP, FORMAT_HELP, all_csv
+from truthflow.consolidation.labels import DEFAULT_METHOD, METHODS, consolidate_labels
 from truthflow.gold_file import read_gold_labels
 from truthflow.tables import InputError, check_output_path, write_rows
+
+if TYPE_CHECKING:
+    from truthflow.consolidation.labels import LabelConsolidation
 
 
 def _warn(message: str) -> None:
@@ -32,10 +27,22 @@ GOLD_TABLE_ROWS = 20
 
 def _consolidate(args: argparse.Namespace) -> int:
     check_output_path(args.out, [*args.answers, *([args.gold] if args.gold is not None else [])])
-    answers, report = read_label_sources(args.answers, args.format)
-    gold = read_gold_labels(args.gold) if args.gold is not None else None
-    result = consolidate_labels(answers.items, answers.workers, answers.labels, method=args.method, gold=gold)
-    for line in import_warnings(report, result.duplicates_dropped, "item"):
+    if all_csv(args.answers, args.format):
+        # truthflow's own CSV files: read directly, without loading the export readers (most of the start-up time).
+        items, workers, labels = _csv_label_answers(args.answers)
+        gold = read_gold_labels(args.gold) if args.gold is not None else None
+        result = consolidate_labels(items, workers, labels, method=args.method, gold=gold)
+        warnings = _repeated_answers_warnings(args.answers, result.duplicates_dropped)
+    else:
+        from truthflow.annotation_imports.answer_sources import import_warnings, read_label_sources
+
+        answers, report = read_label_sources(args.answers, args.format)
+        items, workers, labels = answers.items, answers.workers, answers.labels
+        gold = read_gold_labels(args.gold) if args.gold is not None else None
+        result = consolidate_labels(items, workers, labels, method=args.method, gold=gold)
+        warnings = import_warnings(report, result.duplicates_dropped, "item")
+    n_answers = len(items) - result.duplicates_dropped
+    for line in warnings:
         print(f"truthflow: {line}", file=sys.stderr)
     for note in result.notes:
         print(f"truthflow: note: {note}", file=sys.stderr)
@@ -45,12 +52,36 @@ def _consolidate(args: argparse.Namespace) -> int:
     ]
     written = write_rows(args.out, ("item", "label", "confidence"), rows)
     model = "" if result.model == result.method else f" ({result.model})"
-    print(f"{written} items consolidated with {result.method}{model} from {len(answers.items)} answers -> {args.out}")
+    print(f"{written} items consolidated with {result.method}{model} from {n_answers} answers -> {args.out}")
     if result.method == "mv":
         print(f"majority vote: {result.ties} tied items, broken by the class prior, then a seeded draw")
     if gold is not None:
         _print_gold(args.gold, result)
     return 0
+
+
+def _csv_label_answers(paths: list[Path]) -> tuple[list[str], list[str], list[str]]:
+    """The ``item,worker,label`` rows of every file, in file order (a later file's answer replaces an earlier one of
+    the same worker and item, as consolidation keeps each worker's last answer)."""
+    from truthflow.answer_files import read_label_answers
+
+    items: list[str] = []
+    workers: list[str] = []
+    labels: list[str] = []
+    for path in paths:
+        answers = read_label_answers(path)
+        items += answers.items
+        workers += answers.workers
+        labels += answers.labels
+    return items, workers, labels
+
+
+def _repeated_answers_warnings(paths: list[Path], repeated: int) -> list[str]:
+    """The warning the export path gives for CSV files: repeated (item, worker) answers, the last one kept."""
+    if not repeated:
+        return []
+    names = ", ".join(str(path) for path in paths)
+    return [f"warning: {names}: {repeated} repeated (item, worker) answers; kept each worker's last answer to an item"]
 
 
 def _print_gold(path: Path, result: LabelConsolidation) -> None:
@@ -75,6 +106,9 @@ def _print_gold(path: Path, result: LabelConsolidation) -> None:
 
 
 def _consolidate_boxes(args: argparse.Namespace) -> int:
+    from truthflow.annotation_imports.answer_sources import import_warnings, read_box_sources
+    from truthflow.consolidation.boxes import consolidate_boxes
+
     check_output_path(args.out, [*args.answers, args.assignments])
     images, report = read_box_sources(args.answers, args.format, args.assignments, warn=_warn)
     for line in import_warnings(report, 0, "image"):

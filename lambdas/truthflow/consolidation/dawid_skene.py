@@ -50,11 +50,13 @@ from __future__ import annotations
 
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import NamedTuple, Self
 
 import numpy as np
 import scipy.sparse as sp
 
+from truthflow.consolidation.acceleration import accelerated_ascent
 from truthflow.consolidation.coding import IntArray
 from truthflow.consolidation.known_labels import KnownLabels, normalise_log_joint, start_from_known
 from truthflow.consolidation.majority_vote import FloatArray, vote_counts, vote_fractions
@@ -64,11 +66,12 @@ PROBABILITY_FLOOR = 1e-12
 
 
 class _EMState(NamedTuple):
-    """Posteriors (I, K) from the E-step of ``confusion``/``class_prior``, and the objective of those parameters."""
+    """Posteriors (I, K) from the E-step of ``skill``/``class_prior``, and the objective of those parameters.
+    ``skill`` is in the answered-major layout (W, K_answered, K_true)."""
 
     posteriors: FloatArray
     objective: float
-    confusion: FloatArray
+    skill: FloatArray
     class_prior: FloatArray
 
 
@@ -77,7 +80,12 @@ class ConvergenceWarning(UserWarning):
 
 
 class _WorkerSkillEM(ABC):
-    """The EM loop shared by the Dawid-Skene family; subclasses define how worker skill is parameterised."""
+    """The EM loop shared by the Dawid-Skene family; subclasses define how worker skill is parameterised.
+
+    Inside the loop a worker's skill is kept *answered-major*, ``skill[w, l, k] = P(answer l | true class k)``
+    (W, K, K): that is the layout both sparse products read and write (``A.T @ q`` gives counts as (W*K, K) rows of
+    answered labels), so no step copies or transposes a (W, K, K) array. ``confusion_`` is turned row-major
+    (true class first) once, at the end."""
 
     #: Pseudo-answers per confusion row drawn from the crowd when none is given (box labels use it; label
     #: consolidation chooses the strength per data set, see model_choice).
@@ -90,6 +98,7 @@ class _WorkerSkillEM(ABC):
         class_prior_strength: float = 1.0,
         tol: float = 1e-6,
         max_iter: int = 300,
+        accelerate: bool = True,
     ) -> None:
         prior_strength = self.default_prior_strength if prior_strength is None else prior_strength
         if prior_strength < 0 or class_prior_strength < 0:
@@ -100,15 +109,16 @@ class _WorkerSkillEM(ABC):
         self.class_prior_strength = class_prior_strength
         self.tol = tol
         self.max_iter = max_iter
+        self.accelerate = accelerate
 
-    # -- skill parameterisation -------------------------------------------------------------------
+    # -- skill parameterisation (answered-major layout, see the class docstring) ------------------
     @abstractmethod
     def _fit_skill(self, counts: FloatArray, pseudo_counts: FloatArray) -> FloatArray:
-        """Confusion matrices (W, K, K) maximising the expected complete log-likelihood plus log-prior,
-        given expected counts and pseudo-counts, both (W, K, K)."""
+        """Skill (W, K_answered, K_true) maximising the expected complete log-likelihood plus log-prior, given
+        expected counts and pseudo-counts, both (W, K_answered, K_true)."""
 
-    def _log_prior(self, confusion: FloatArray, pseudo_counts: FloatArray) -> float:
-        return float(np.sum(pseudo_counts * np.log(confusion)))
+    def _log_prior(self, skill: FloatArray, log_skill: FloatArray, pseudo_counts: FloatArray) -> float:
+        return float(np.sum(pseudo_counts * log_skill))
 
     # -- public API -------------------------------------------------------------------------------
     def fit(
@@ -153,18 +163,26 @@ class _WorkerSkillEM(ABC):
         shares[known.items] = 0.0
         shares[known.items, known.labels] = 1.0
         crowd = self._crowd_confusion(answer_matrix_t, shares, n_classes)
-        pseudo_counts = carried + self.prior_strength * crowd[np.newaxis, :, :]
+        # Answered-major: pseudo[w, l, k] (the carried counts and the crowd matrix are given true-class first).
+        pseudo_counts = np.ascontiguousarray(
+            (carried + self.prior_strength * crowd[np.newaxis, :, :]).transpose(0, 2, 1)
+        )
+        class_prior_strength = self.class_prior_strength
 
         def em_step(q: FloatArray) -> _EMState:
-            confusion = self._fit_skill(self._expected_counts(answer_matrix_t, q, n_workers, n_classes), pseudo_counts)
+            skill = self._fit_skill(self._expected_counts(answer_matrix_t, q, n_workers, n_classes), pseudo_counts)
+            log_skill = np.log(skill)
             class_prior = self._fit_class_prior(q)
-            new_q, data_log_likelihood = self._posteriors(answer_matrix, confusion, class_prior, known)
+            log_class_prior = np.log(class_prior)
+            joint = np.asarray(answer_matrix @ log_skill.reshape(n_workers * n_classes, n_classes))
+            joint += log_class_prior
+            new_q, data_log_likelihood = normalise_log_joint(joint, known)
             objective = (
                 data_log_likelihood
-                + self._log_prior(confusion, pseudo_counts)
-                + self.class_prior_strength * float(np.sum(np.log(class_prior)))
+                + self._log_prior(skill, log_skill, pseudo_counts)
+                + class_prior_strength * float(log_class_prior.sum())
             )
-            return _EMState(new_q, objective, confusion, class_prior)
+            return _EMState(new_q, objective, skill, class_prior)
 
         # Tolerance per answer, so that the same tol means the same thing for 1,000 or 1,000,000 answers.
         threshold = self.tol * max(items.size, 1)
@@ -174,20 +192,19 @@ class _WorkerSkillEM(ABC):
         if known.size:
             shape = {"n_items": n_items, "n_workers": n_workers, "n_classes": n_classes}
             starts.append(start_from_known(items, workers, labels, known=known, shares=shares, **shape))
-        best: tuple[_EMState, list[float], bool] | None = None
-        for start in starts:
-            state = em_step(start)
-            history = [state.objective]
-            converged = False
-            while len(history) < self.max_iter and not converged:
-                state = em_step(state.posteriors)
-                converged = state.objective - history[-1] < threshold
-                history.append(state.objective)
+        best: tuple[_EMState, list[float], bool, int] | None = None
+        for first in starts:
+            if self.accelerate:
+                state, history, converged, steps = accelerated_ascent(
+                    em_step, first, threshold=threshold, max_steps=self.max_iter
+                )
+            else:
+                state, history, converged, steps = _plain_ascent(em_step, first, threshold, self.max_iter)
             if best is None or history[-1] > best[1][-1]:
-                best = (state, history, converged)
+                best = (state, history, converged, steps)
         assert best is not None
-        state, history, converged = best
-        posteriors, confusion, class_prior = state.posteriors, state.confusion, state.class_prior
+        state, history, converged, steps = best
+        posteriors, class_prior = state.posteriors, state.class_prior
         if not converged:
             warnings.warn(
                 f"{type(self).__name__} did not converge in {self.max_iter} iterations "
@@ -196,6 +213,7 @@ class _WorkerSkillEM(ABC):
                 ConvergenceWarning,
                 stacklevel=2,
             )
+        confusion = np.ascontiguousarray(state.skill.transpose(0, 2, 1))
 
         self.posteriors_ = posteriors
         self.labels_ = np.argmax(posteriors, axis=1).astype(np.int64)
@@ -203,11 +221,12 @@ class _WorkerSkillEM(ABC):
         self.confusion_ = confusion
         self.class_prior_ = class_prior
         self.crowd_confusion_ = crowd
-        self.worker_counts_ = self._expected_counts(answer_matrix_t, posteriors, n_workers, n_classes)
+        counts = self._expected_counts(answer_matrix_t, posteriors, n_workers, n_classes)
+        self.worker_counts_ = np.ascontiguousarray(counts.transpose(0, 2, 1))
         self.worker_accuracy_ = np.einsum("k,wkk->w", class_prior, confusion)
         self.log_likelihood_ = history[-1]
         self.history_ = history
-        self.n_iter_ = len(history)
+        self.n_iter_ = steps
         self.converged_ = converged
         return self
 
@@ -223,9 +242,9 @@ class _WorkerSkillEM(ABC):
     def _expected_counts(
         answer_matrix_t: sp.csr_matrix, posteriors: FloatArray, n_workers: int, n_classes: int
     ) -> FloatArray:
-        """counts[w, k, l] = sum over worker w's answers l of P(true class k)."""
+        """counts[w, l, k] = sum over worker w's answers l of P(true class k), answered-major (W, K, K)."""
         flat: FloatArray = np.asarray(answer_matrix_t @ posteriors)  # (W*K_answered, K_true)
-        return flat.reshape(n_workers, n_classes, n_classes).transpose(0, 2, 1)
+        return flat.reshape(n_workers, n_classes, n_classes)
 
     def _fit_class_prior(self, posteriors: FloatArray) -> FloatArray:
         mass = np.ones(posteriors.shape[0]) @ posteriors + self.class_prior_strength
@@ -236,8 +255,8 @@ class _WorkerSkillEM(ABC):
     def _posteriors(
         answer_matrix: sp.csr_matrix, confusion: FloatArray, class_prior: FloatArray, known: KnownLabels
     ) -> tuple[FloatArray, float]:
-        """E-step in log space: returns posteriors (I, K) and the data log-likelihood (known items: joint with their
-        class)."""
+        """E-step in log space for row-major confusions (W, K_true, K_answered): posteriors (I, K) and the data
+        log-likelihood (known items: joint with their class)."""
         n_workers, n_classes, _ = confusion.shape
         log_confusion = np.log(confusion).transpose(0, 2, 1).reshape(n_workers * n_classes, n_classes)
         joint = np.asarray(answer_matrix @ log_confusion)
@@ -251,13 +270,28 @@ class _WorkerSkillEM(ABC):
         return probability
 
     def _crowd_confusion(self, answer_matrix_t: sp.csr_matrix, posteriors: FloatArray, n_classes: int) -> FloatArray:
-        """The crowd's confusion matrix (K, K): every answer pooled as if from one worker, scored against the
-        majority-vote posteriors. Each row gets one pseudo-answer spread evenly, so a class the vote never
-        chose keeps a defined (uniform) row."""
+        """The crowd's confusion matrix (K, K), rows = true class: every answer pooled as if from one worker, scored
+        against the majority-vote posteriors. Each row gets one pseudo-answer spread evenly, so a class the vote
+        never chose keeps a defined (uniform) row."""
         n_workers = answer_matrix_t.shape[0] // n_classes
         counts = self._expected_counts(_pool_workers(answer_matrix_t, n_workers, n_classes), posteriors, 1, n_classes)
-        crowd: FloatArray = self._fit_skill(counts, np.full((1, n_classes, n_classes), 1.0 / n_classes))[0]
+        skill = self._fit_skill(counts, np.full((1, n_classes, n_classes), 1.0 / n_classes))[0]
+        crowd: FloatArray = np.ascontiguousarray(skill.T)
         return crowd
+
+
+def _plain_ascent(
+    em_step: Callable[[FloatArray], _EMState], start: FloatArray, threshold: float, max_steps: int
+) -> tuple[_EMState, list[float], bool, int]:
+    """Plain EM from ``start``: one step at a time until a step gains less than ``threshold``."""
+    state = em_step(start)
+    history = [state.objective]
+    converged = False
+    while len(history) < max_steps and not converged:
+        state = em_step(state.posteriors)
+        converged = state.objective - history[-1] < threshold
+        history.append(state.objective)
+    return state, history, converged, len(history)
 
 
 def _pool_workers(answer_matrix_t: sp.csr_matrix, n_workers: int, n_classes: int) -> sp.csr_matrix:
@@ -277,11 +311,14 @@ class DawidSkene(_WorkerSkillEM):
     """
 
     def _fit_skill(self, counts: FloatArray, pseudo_counts: FloatArray) -> FloatArray:
-        mass = counts + pseudo_counts
-        n_classes = counts.shape[1]
-        totals = (mass @ np.ones(n_classes))[:, :, np.newaxis]
-        rows = np.divide(mass, totals, out=np.full_like(mass, 1.0 / n_classes), where=totals > 0)
-        floored: FloatArray = np.maximum(rows, PROBABILITY_FLOOR)
+        mass = counts + pseudo_counts  # (W, K_answered, K_true): normalise over the answered labels, axis 1
+        totals = mass.sum(axis=1, keepdims=True)
+        empty = totals <= 0
+        if empty.any():  # a row without answers or pseudo-answers (prior strength 0): uniform
+            mass = np.where(empty, 1.0, mass)
+            totals = np.where(empty, float(counts.shape[1]), totals)
+        mass /= totals
+        floored: FloatArray = np.maximum(mass, PROBABILITY_FLOOR, out=mass)
         return floored
 
 
@@ -293,16 +330,17 @@ class OneCoinDawidSkene(_WorkerSkillEM):
     default_prior_strength = 2.0
 
     def _fit_skill(self, counts: FloatArray, pseudo_counts: FloatArray) -> FloatArray:
+        # The diagonal and the totals are the same in either layout, and so are the one-coin matrices.
         n_classes = counts.shape[1]
         correct = np.einsum("wkk->w", counts) + np.einsum("wkk->w", pseudo_counts)
         total = counts.sum(axis=(1, 2)) + pseudo_counts.sum(axis=(1, 2))
         accuracy = np.divide(correct, total, out=np.full_like(correct, 1.0 / n_classes), where=total > 0)
         return _one_coin_matrices(accuracy, n_classes)
 
-    def _log_prior(self, confusion: FloatArray, pseudo_counts: FloatArray) -> float:
+    def _log_prior(self, skill: FloatArray, log_skill: FloatArray, pseudo_counts: FloatArray) -> float:
         # The Beta prior on accuracy: pseudo-counts of right and wrong answers.
-        n_classes = confusion.shape[1]
-        accuracy = confusion[:, 0, 0]
+        n_classes = skill.shape[1]
+        accuracy = skill[:, 0, 0]
         correct = np.einsum("wkk->w", pseudo_counts)
         wrong = pseudo_counts.sum(axis=(1, 2)) - correct
         error = np.maximum(1.0 - accuracy, PROBABILITY_FLOOR) if n_classes > 1 else np.ones_like(accuracy)

@@ -2,9 +2,11 @@
 
 Methods: ``auto`` (default) picks, per data set, the latent-class model that best predicts held-out answers
 (:mod:`~truthflow.consolidation.model_choice`): Dawid-Skene at four prior strengths, one-coin, or Dawid-Skene with
-item subtypes. ``ds`` makes the same choice among the Dawid-Skene prior strengths only; ``subtypes`` and ``onecoin``
-fit that one model; ``mv`` is majority vote. Gold questions (``gold``: item -> label) fix those items' labels in
-every method and anchor each worker's skill; the result scores every worker on them.
+item subtypes; when the held-out answers cannot tell several apart, their posteriors are averaged
+(:mod:`~truthflow.consolidation.finalists`). ``ds`` makes the same choice among the Dawid-Skene prior strengths
+only; ``subtypes`` and ``onecoin`` fit that one model; ``mv`` is majority vote. Gold questions (``gold``: item ->
+label) fix those items' labels in every method and anchor each worker's skill; the result scores every worker on
+them.
 
 Memory is linear in the answers: when per-worker confusion matrices or per-item posteriors over every label would
 need more than ``DENSE_CELL_BUDGET`` cells and more than ``CELLS_PER_ANSWER`` per answer (thousands of distinct
@@ -30,6 +32,7 @@ from truthflow.consolidation.coding import (
     natural_label_order,
 )
 from truthflow.consolidation.dawid_skene import ConvergenceWarning
+from truthflow.consolidation.finalists import fit_finalists
 from truthflow.consolidation.known_labels import KnownLabels
 from truthflow.consolidation.majority_vote import FloatArray, majority_vote, vote_counts, vote_fractions
 from truthflow.consolidation.many_labels import SparseOneCoin, sparse_majority_vote
@@ -66,7 +69,8 @@ FINAL_MAX_ITER = 300
 class LabelConsolidation:
     """Per item (in ``item_names`` order): ``labels`` (names) and ``confidence`` (posterior of that label). Per worker
     (``worker_names`` order): ``accuracy`` estimated by the model, and the ``gold`` scores. ``model`` names what was
-    fitted (for ``auto``/``ds``, the chosen candidate; ``model_scores`` holds every candidate's held-out score).
+    fitted (for ``auto``/``ds``, the chosen candidate, or ``mean of ...`` the ``model_finalists`` the held-out answers
+    could not tell apart; ``model_scores`` holds every candidate's held-out score).
     ``ties`` counts items whose majority vote was tied (``mv``). ``duplicates_dropped`` counts repeated (item,
     worker) answers that were replaced by the worker's last one. ``notes`` says when a fallback was used."""
 
@@ -83,6 +87,7 @@ class LabelConsolidation:
     skill: WorkerSkill
     counts: WorkerCounts
     model_scores: dict[str, float] = field(default_factory=dict)
+    model_finalists: tuple[str, ...] = ()
     ties: int = 0
     gold: GoldScores = field(default_factory=GoldScores)
     notes: tuple[str, ...] = ()
@@ -158,39 +163,33 @@ def consolidate_encoded(
         result = _many_labels(answers, known, prior_counts)
     else:
         candidates = _candidates(method, answers)
+        shape = {"n_items": answers.n_items, "n_workers": answers.n_workers, "n_classes": answers.n_classes}
         choice = choose_model(
+            candidates, answers.items, answers.workers, answers.labels, prior_counts=prior_counts, known=known, **shape
+        )
+        final = fit_finalists(
+            choice,
             candidates,
             answers.items,
             answers.workers,
             answers.labels,
-            n_items=answers.n_items,
-            n_workers=answers.n_workers,
-            n_classes=answers.n_classes,
             prior_counts=prior_counts,
             known=known,
+            tol=FINAL_TOL,
+            max_iter=FINAL_MAX_ITER,
+            **shape,
         )
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
-            model = choice.chosen.make(FINAL_TOL, FINAL_MAX_ITER).fit(
-                answers.items,
-                answers.workers,
-                answers.labels,
-                n_items=answers.n_items,
-                n_workers=answers.n_workers,
-                n_classes=answers.n_classes,
-                prior_counts=prior_counts,
-                known=known,
-            )
         result = _Fitted(
-            model.labels_,
-            model.confidence_,
-            sp.csr_matrix(model.posteriors_),
-            WorkerSkill(answers.n_classes, matrices=model.confusion_),
-            model.worker_accuracy_,
-            WorkerCounts(model.worker_counts_.shape, whole=model.worker_counts_),
-            choice.chosen.name,
+            final.labels,
+            final.confidence,
+            sp.csr_matrix(final.posteriors),
+            WorkerSkill(answers.n_classes, matrices=final.confusion),
+            final.accuracy,
+            WorkerCounts(final.counts.shape, whole=final.counts),
+            final.model,
             choice.scores,
-            notes=_convergence_notes(caught),
+            final.finalists,
+            notes=_convergence_notes(list(final.warnings)),
         )
     return LabelConsolidation(
         item_names=answers.item_names,
@@ -206,6 +205,7 @@ def consolidate_encoded(
         skill=result.skill,
         counts=result.counts,
         model_scores=result.scores,
+        model_finalists=result.finalists,
         ties=result.ties,
         gold=gold_scores(answers, known, known.size if n_gold is None else n_gold),
         notes=result.notes,
@@ -222,6 +222,7 @@ class _Fitted:
     counts: WorkerCounts
     model: str
     scores: dict[str, float] = field(default_factory=dict)
+    finalists: tuple[str, ...] = ()
     ties: int = 0
     notes: tuple[str, ...] = ()
 
