@@ -70,3 +70,29 @@ def test_a_single_finalist_is_its_own_fit():
     assert final.model == only.name
     assert np.array_equal(final.posteriors, alone.posteriors_)
     assert np.array_equal(final.accuracy, alone.worker_accuracy_)
+
+
+def test_a_finalist_in_another_solution_is_not_averaged_in():
+    # A confused majority (tests/test_gold.py): with gold, Dawid-Skene reads the classes right and one-coin reads them
+    # shifted. Averaging the two would be neither; the shifted fit disagrees with the chosen one far more than the
+    # chosen fit's own uncertainty allows, so it is left out.
+    from test_gold import confused_majority
+
+    names, worker_names, label_names, truth, gold = confused_majority(n_items=120)
+    item_codes = {name: code for code, name in enumerate(sorted(truth, key=lambda name: int(name[1:])))}
+    items = np.array([item_codes[name] for name in names])
+    workers = np.array([int(name[1:]) for name in worker_names])
+    labels = np.array([int(name[1:]) for name in label_names])
+    known = KnownLabels(
+        np.array([item_codes[name] for name in gold]), np.array([int(label[1:]) for label in gold.values()])
+    )
+    shape = {"n_items": 120, "n_workers": 6, "n_classes": 3}
+    chosen = dawid_skene_candidates()[1]
+    choice = ModelChoice(chosen, {}, items.size, 3, finalists=(chosen.name, ONE_COIN.name))
+    final = fit_finalists(
+        choice, [chosen, ONE_COIN], items, workers, labels, prior_counts=None, known=known, tol=1e-6, max_iter=300,
+        **shape,
+    )  # fmt: skip
+    assert final.finalists == (chosen.name,)
+    right = [final.labels[item_codes[name]] == int(label[1:]) for name, label in truth.items() if name not in gold]
+    assert np.mean(right) > 0.9
