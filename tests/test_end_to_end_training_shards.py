@@ -89,7 +89,7 @@ def test_the_emulated_distributed_map_fails_as_step_functions_does_beyond_its_to
                 "Fail item": {"Type": "Fail", "Error": "Broken", "Cause": "item"},
                 "Item done": {"Type": "Succeed"},
             },
-        },  # fmt: skip
+        },
         "ResultPath": None,
         "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}],
         "End": True,
