@@ -102,6 +102,19 @@ def write_objects(bucket: s3.IBucket, *patterns: str) -> iam.PolicyStatement:
     )
 
 
+def delete_objects(bucket: s3.IBucket, *patterns: str) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        actions=["s3:DeleteObject"], resources=[bucket.arn_for_objects(pattern) for pattern in patterns]
+    )
+
+
+def abort_uploads(bucket: s3.IBucket, *patterns: str) -> iam.PolicyStatement:
+    """AbortMultipartUpload: a streamed upload that fails is aborted rather than left as stored parts."""
+    return iam.PolicyStatement(
+        actions=["s3:AbortMultipartUpload"], resources=[bucket.arn_for_objects(pattern) for pattern in patterns]
+    )
+
+
 def list_prefix(bucket: s3.IBucket, prefix: str) -> iam.PolicyStatement:
     """ListBucket limited to keys under ``prefix`` (``*`` in it matches any characters, ``/`` included)."""
     return iam.PolicyStatement(

@@ -289,6 +289,38 @@ def test_state_machine_role_has_exactly_the_documented_sagemaker_permissions(syn
     assert "sns:Publish" in granted(statements, "sns:")
 
 
+def test_distributed_maps_have_the_documented_permissions_on_this_state_machine_only(synthesized):
+    template = synthesized["pipeline_template"]
+    statements = role_statements(template, "states.amazonaws.com")
+    [machine] = resources(template, "AWS::StepFunctions::StateMachine")
+    states = granted(statements, "states:")
+    assert set(states) == {"states:StartExecution", "states:DescribeExecution"}
+    assert states["states:StartExecution"] == [json.dumps({"Ref": machine})]
+    [executions] = states["states:DescribeExecution"]
+    assert re.search(rf':execution:", {{"Fn::GetAtt": \["{machine}", "Name"\]}}, ":\*"\]\]}}$', executions)
+    # The ItemReader reads the shard list the plan writes, and nothing else the role did not read before.
+    reads = [arn for arn in granted(statements, "s3:GetObject")["s3:GetObject"]]
+    assert len(reads) == 2 and all(arn.endswith('training-shards/shards.json"]]}') for arn in reads)
+    assert [name for name in granted(statements, "s3:")] == ["s3:GetObject"]
+
+
+def test_training_data_function_lists_and_deletes_only_the_shards_parts(synthesized):
+    template = synthesized["pipeline_template"]
+    [role] = [name for name in resources(template, "AWS::IAM::Role") if name.startswith("PipelineBuildTrainingData")]
+    statements = [
+        statement
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    deletes = granted(statements, "s3:DeleteObject")["s3:DeleteObject"]
+    assert len(deletes) == 2 and all("training-shards/parts/*" in arn for arn in deletes)
+    listed = [s["Condition"]["StringLike"]["s3:prefix"] for s in statements if s["Action"] == "s3:ListBucket"]
+    assert sorted(prefix[0] for prefix in listed) == [
+        "jobs/*/dataset/bootstrap/training-shards/parts/", "jobs/*/dataset/training-shards/parts/",
+    ]  # fmt: skip
+
+
 def test_starter_reads_job_file_versions_and_starts_executions(synthesized):
     template = synthesized["pipeline_template"]
     [role] = [name for name in resources(template, "AWS::IAM::Role") if name.startswith("PipelineStartRunRole")]

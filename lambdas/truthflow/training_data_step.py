@@ -185,7 +185,9 @@ class TrainingDataStore(Protocol):
 
     def write_json(self, uri: str, value: Any) -> None: ...
 
-    def exists(self, uri: str) -> bool: ...
+    def list_uris(self, prefix_uri: str) -> set[str]:
+        """Every object under a prefix (as ``s3://`` URIs)."""
+        ...
 
     def open_manifest(self, uri: str) -> tuple[str, int, Iterator[bytes]]:
         """The object's version tag (ETag), its size and its bytes as chunks."""
@@ -417,15 +419,16 @@ def _shard_results(
 ) -> list[ShardResult]:
     """Every shard's result for this plan; shards without one are named with their lines and what they recorded
     (results and failures of an earlier run of the job carry another plan id and do not count)."""
+    written = store.list_uris(f"{work}parts/")
     results, problems = [], []
     for shard in plan.shards:
         folder = f"{work}parts/{shard.index}/"
-        result = _marker(store, folder + "result.json", plan_id)
+        result = _marker(store, written, folder + "result.json", plan_id)
         if result is not None:
             results.append(ShardResult.from_dict(result))
             continue
         where = f"shard {shard.index} (bytes {shard.start}-{shard.end}, from line {shard.first_line})"
-        failure = _marker(store, folder + "failed.json", plan_id)
+        failure = _marker(store, written, folder + "failed.json", plan_id)
         if failure is not None:
             problems.append(f"{where}: {failure.get('error')}: {failure.get('message')}")
         else:
@@ -439,8 +442,8 @@ def _shard_results(
     return results
 
 
-def _marker(store: TrainingDataStore, uri: str, plan_id: str) -> dict[str, Any] | None:
-    if not store.exists(uri):
+def _marker(store: TrainingDataStore, written: set[str], uri: str, plan_id: str) -> dict[str, Any] | None:
+    if uri not in written:
         return None
     value = store.read_json(uri)
     return value if isinstance(value, dict) and value.get("plan_id") == plan_id else None

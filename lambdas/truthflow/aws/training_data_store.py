@@ -16,7 +16,16 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from truthflow.aws.job_files import read_job_file_version
-from truthflow.aws.s3 import ConcurrentS3Destination, S3Destination, parse_s3_uri, read_bytes, read_json, write_json
+from truthflow.aws.s3 import (
+    ConcurrentS3Destination,
+    S3Destination,
+    iter_objects,
+    parse_s3_uri,
+    read_bytes,
+    read_json,
+    s3_uri,
+    write_json,
+)
 from truthflow.run_start import JobFileVersion
 
 CHUNK_BYTES = 1 << 20
@@ -48,15 +57,11 @@ class S3TrainingDataStore:
     def write_json(self, uri: str, value: Any) -> None:
         write_json(self._client, uri, value)
 
-    def exists(self, uri: str) -> bool:
-        bucket, key = parse_s3_uri(uri)
-        try:
-            self._client.head_object(Bucket=bucket, Key=key)
-        except ClientError as error:
-            if str(error.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
-        return True
+    def list_uris(self, prefix_uri: str) -> set[str]:
+        """Every object under a prefix (ListObjectsV2, all pages): a role may list only where it must, and without
+        ListBucket a missing object reads as "access denied", not "not found"."""
+        bucket, prefix = parse_s3_uri(prefix_uri)
+        return {s3_uri(bucket, key) for key, _ in iter_objects(self._client, bucket, prefix)}
 
     def open_manifest(self, uri: str) -> tuple[str, int, Iterator[bytes]]:
         """The manifest's ETag, its size and its bytes, streamed."""
