@@ -269,3 +269,44 @@ def test_one_pass_reads_its_sources_once():
 
     build_training_data(ManifestSource(open_lines, class_names=BOX_LABELS), MemoryDestination())
     assert len(reads) == 1
+
+
+def test_bootstrap_data_leaves_the_calibration_images_out_of_every_shard(s3, load_handler, monkeypatch,
+                                                                          lambda_context):  # fmt: skip
+    text = detection_manifest(40, seed=6)
+    put_manifest(s3, text)
+    put_job_file(s3, labels=BOX_LABELS)
+    lines = [line.decode() for line in text.encode().splitlines()]
+    references = [json.loads(line)["source-ref"] for line in lines if line.strip()]
+    calibration = sorted(set(references[::3]))
+    plan_key = f"jobs/{JOB_ID}/manifests/automated-labeling-plan.json"
+    plan = {"first_batch": sorted(set(references)), "calibration": calibration, "remaining": [], "note": ""}
+    s3.put_object(Bucket=DATA_BUCKET, Key=plan_key, Body=json.dumps(plan).encode())
+    automated = {
+        "plan_uri": f"s3://{DATA_BUCKET}/{plan_key}", "bootstrap": True, "bootstrap_job_name": "tf-pens-boot",
+        "model_name": "tf-pens-boot", "second_labeling_job_name": "tf-pens-2", "transform_batches": [],
+        "target": 0.6, "confidence_level": 0.95, "price_per_task": 0.08, "workers_per_object": 3,
+        "first_batch_workers_per_object": 5,
+    }  # fmt: skip
+    request = event()
+    request["labeling"] = {**request["labeling"], "automated": automated}
+    request["purpose"] = "bootstrap"
+    monkeypatch.setenv("SHARD_LINES", "6")
+    monkeypatch.setenv("ARTIFACTS_BUCKET", ARTIFACTS_BUCKET)
+
+    result = build(load_handler("build_training_data"), request, lambda_context)
+
+    folder = f"jobs/{JOB_ID}/dataset/bootstrap/training/"
+    assert result["training"]["job_name"] == "tf-pens-boot" and result["train_manifest_uri"].endswith(
+        f"{folder}train.manifest"
+    )
+    listing = s3.list_objects_v2(Bucket=DATA_BUCKET, Prefix=folder)["Contents"]
+    written = {entry["Key"].removeprefix(folder): s3.get_object(Bucket=DATA_BUCKET, Key=entry["Key"])["Body"].read()
+               for entry in listing}  # fmt: skip
+    kept = [line for line in lines if not line.strip() or json.loads(line).get("source-ref") not in calibration]
+    destination = MemoryDestination()
+    source = ManifestSource(lambda: kept, label_attribute_name=ATTRIBUTE, class_names=BOX_LABELS)
+    build_training_data(source, destination, class_names=BOX_LABELS, label_attribute_name=ATTRIBUTE)
+    assert {path: data.decode() for path, data in written.items()} == destination.files
+    listed = {row.split(",")[1] for row in written["images.csv"].decode().splitlines()[1:]}
+    assert listed and not listed & set(calibration)
