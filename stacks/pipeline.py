@@ -55,6 +55,7 @@ class RunSettings:
     training_instance_type: str | None = None
     endpoint_instance_type: str | None = None
     input_buckets: tuple[str, ...] = ()
+    consolidation_memory_mb: int = 4096
 
 
 class TrainingPipeline(Construct):
@@ -88,11 +89,15 @@ class TrainingPipeline(Construct):
                         write_objects(data, "jobs/*/manifests/*")],
             environment=scope_environment,
         )  # fmt: skip
+        # Memory: a 100,000-image box job (Ground Truth's largest) peaks at ~1.15 GB (README, "The whole-job steps"):
+        # 4,096 MB by default keeps it within a third. /tmp: consolidated.manifest and .csv are spooled there before
+        # upload, about 1.1 GB for a brought manifest of a million box images: 4,096 MB keeps a third free.
         self.consolidate = function(
             "ConsolidateJob", "reconsolidate", "Consolidate every worker response of a finished labeling job",
             statements=[read_objects(data, "jobs/*"), list_prefix(data, "jobs/*/labeling/"),
                         write_objects(data, "jobs/*/dataset/*"), *input_reads],
-            timeout=Duration.minutes(15), memory_size=3008, environment=scope_environment,
+            timeout=Duration.minutes(15), memory_size=settings.consolidation_memory_mb,
+            ephemeral_storage_mb=4096, environment=scope_environment,
         )  # fmt: skip
         # One function for the three calls of "Build training data" (plan, convert a shard, join): the join lists
         # the shards' results and deletes their parts once joined.

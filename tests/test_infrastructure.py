@@ -178,6 +178,15 @@ def test_deployment_defaults_from_context_reach_the_training_data_step(synthesiz
     assert build["Properties"]["Environment"]["Variables"]["DEFAULT_TRAINING_INSTANCE_TYPE"] == "ml.g5.2xlarge"
 
 
+def test_whole_job_consolidation_has_the_memory_and_disk_a_full_box_job_needs(synthesized):
+    functions = resources(synthesized["pipeline_template"], "AWS::Lambda::Function").values()
+    consolidate = next(f for f in functions if f["Properties"]["Handler"].startswith("reconsolidate."))
+    assert consolidate["Properties"]["MemorySize"] == 4096
+    assert consolidate["Properties"]["EphemeralStorage"] == {"Size": 4096}
+    build = next(f for f in functions if f["Properties"]["Handler"].startswith("build_training_data."))
+    assert build["Properties"]["MemorySize"] == 3008 and "EphemeralStorage" not in build["Properties"]
+
+
 def test_layer_requirements_match_the_project_pins():
     pyproject = (REPO / "pyproject.toml").read_text()
     for line in (REPO / "stacks" / "layer" / "requirements.txt").read_text().splitlines():
@@ -511,6 +520,7 @@ def test_versioned_buckets_expire_noncurrent_versions_after_the_configured_days(
         ({"noncurrent_version_days": 30}, "noncurrent_version_days: 30 is too short: a run can last 40 days"),
         ({"training_instance_type": "ml.p4d.24xlarge"}, "training_instance_type: the built-in object-detection"),
         ({"input_buckets": ["Not_A_Bucket"]}, "input_buckets: must be a list of S3 bucket names"),
+        ({"consolidation_memory_mb": 20_000}, "consolidation_memory_mb: must be a whole number of MB from 128 to"),
     ],
 )
 def test_settings_that_would_break_a_run_stop_the_synth(tmp_path, context, message):
