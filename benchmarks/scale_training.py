@@ -24,14 +24,18 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
+import hashlib
 import io
 import json
 import math
 import random
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import IO, Any
 
 from benchmarks.groundtruth_handlers import _Context
@@ -92,14 +96,18 @@ def put_object(key: str, body: bytes) -> str:
     return str(stored.etag).strip('"')
 
 
+MANIFEST_KEY = f"jobs/{JOB_ID}/dataset/brought.manifest"
+
+
 def put_job(task_type: str, manifest: bytes) -> dict[str, Any]:
-    """The job file, its label-category file and the manifest; returns the events' common part."""
+    """The job file, its label-category file and the manifest; returns the events' common part. (The manifest is
+    stored in moto for its ETag; the steps read it from a file, see :class:`S3Traffic`.)"""
     labels = BOX_LABELS if task_type == "bounding-box" else CLASS_LABELS
     prefix = f"jobs/{JOB_ID}/"
     etag = put_object(prefix + "job.json", json.dumps({"task_type": task_type, "labels": labels}).encode())
     config = {"document-version": "2018-11-28", "labels": [{"label": label} for label in labels]}
     put_object(prefix + "manifests/label-categories.json", json.dumps(config).encode())
-    put_object(prefix + "dataset/brought.manifest", manifest)
+    put_object(MANIFEST_KEY, manifest)
     return {
         "bucket": BUCKET,
         "job_id": JOB_ID,
@@ -141,11 +149,14 @@ def _release_free_memory() -> None:
 
 class S3Traffic:
     """Requests by operation and bytes read and written on one client; writes of keys ``stored`` accepts go to
-    moto (the next step reads them), every other write is counted and dropped."""
+    moto (the next step reads them), every other write is counted and dropped. Objects in ``from_disk`` (key ->
+    local file) are read from that file as S3 streams them: moto copies a whole object into memory for every GET,
+    ranged or not, which would put a 700 MB manifest into the memory of every shard."""
 
-    def __init__(self, client: Any, stored: Callable[[str], bool]) -> None:
+    def __init__(self, client: Any, stored: Callable[[str], bool], from_disk: dict[str, Path] | None = None) -> None:
         self.client = client
         self.stored = stored
+        self.from_disk = from_disk or {}
         self.requests: collections.Counter[str] = collections.Counter()
         self.read_bytes = 0
         self.written_bytes = 0
@@ -154,7 +165,8 @@ class S3Traffic:
     @contextlib.contextmanager
     def counting(self) -> Iterator[S3Traffic]:
         client = self.client
-        saved = (client.upload_fileobj, client.put_object)
+        saved = (client.upload_fileobj, client.put_object, client.get_object)
+        moto_get = client.get_object
 
         def count(event_name: str, **_: Any) -> None:
             self.requests[event_name.rsplit(".", 1)[-1]] += 1
@@ -180,15 +192,39 @@ class S3Traffic:
                 size += len(data)
             self._count_write(size, chunk)
 
+        def get_object(**params: Any) -> Any:
+            path = self.from_disk.get(params.get("Key", ""))
+            if path is None:
+                return moto_get(**params)
+            self.requests["GetObject"] += 1
+            return self._read_from_disk(path, params)
+
         client.meta.events.register("before-call.s3", count)
         client.meta.events.register("after-call.s3", count_read)
-        client.upload_fileobj, client.put_object = upload_fileobj, put_object
+        client.upload_fileobj, client.put_object, client.get_object = upload_fileobj, put_object, get_object
         try:
             yield self
         finally:
-            client.upload_fileobj, client.put_object = saved
+            client.upload_fileobj, client.put_object, client.get_object = saved
             client.meta.events.unregister("before-call.s3", count)
             client.meta.events.unregister("after-call.s3", count_read)
+
+    def _read_from_disk(self, path: Path, params: dict[str, Any]) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+        from botocore.response import StreamingBody
+
+        etag = f'"{_md5(path)}"'
+        if params.get("IfMatch") not in (None, etag):
+            raise ClientError({"Error": {"Code": "PreconditionFailed", "Message": "At least one of the pre-conditions "
+                                         "you specified did not hold"}}, "GetObject")  # fmt: skip
+        size = path.stat().st_size
+        start, end = 0, size
+        if "Range" in params:
+            first, last = params["Range"].removeprefix("bytes=").split("-")
+            start, end = int(first), min(int(last) + 1, size)
+        self.read_bytes += end - start
+        stream = _FileRange(path, start, end - start)
+        return {"Body": StreamingBody(stream, end - start), "ETag": etag, "ContentLength": end - start}
 
     def _write(self, key: str, data: bytes, *, chunk: int | None) -> None:
         self._count_write(len(data), chunk)
@@ -205,6 +241,37 @@ class S3Traffic:
             self.requests["CreateMultipartUpload"] += 1
             self.requests["UploadPart"] += math.ceil(size / chunk)
             self.requests["CompleteMultipartUpload"] += 1
+
+
+class _FileRange(io.RawIOBase):
+    """``length`` bytes of a file from ``start``, read as they are asked for."""
+
+    def __init__(self, path: Path, start: int, length: int) -> None:
+        self._file = path.open("rb")
+        self._file.seek(start)
+        self._left = length
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        wanted = self._left if size is None or size < 0 else min(size, self._left)
+        data = self._file.read(wanted)
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+@functools.lru_cache(maxsize=8)
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as stream:
+        while chunk := stream.read(8 * MIB):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def measure(call: Callable[[], Any], traffic: S3Traffic | None) -> dict[str, Any]:
@@ -282,7 +349,7 @@ def consolidate_brought_manifest(common: dict[str, Any], images: int) -> dict[st
 
     handler = importlib.import_module("reconsolidate.handler")
     event = {"bucket": BUCKET, "job_id": JOB_ID, "labeling": common["labeling"]}
-    traffic = S3Traffic(handler.store._client, stored=lambda key: False)
+    traffic = S3Traffic(handler.store._client, stored=lambda key: False, from_disk=common["from_disk"])
     row = measure(lambda: handler.lambda_handler(event, _Context()), traffic)
     return {"step": "Consolidate whole job (brought manifest)", "images": images, "calls": 1, **row}
 
@@ -292,7 +359,9 @@ def sharded_build(common: dict[str, Any], images: int, task_type: str) -> list[d
     import importlib
 
     handler = importlib.import_module("build_training_data.handler")
-    traffic = lambda: S3Traffic(handler.s3, stored=lambda key: "/training-shards/" in key)  # noqa: E731
+    traffic = lambda: S3Traffic(  # noqa: E731
+        handler.s3, stored=lambda key: "/training-shards/" in key, from_disk=common["from_disk"]
+    )
     request = {key: common[key] for key in ("bucket", "job_id", "job_file", "labeling", "dataset")}
     plan = measure(lambda: handler.lambda_handler({**request, "step": "plan"}, _Context()), traffic())
     planned = plan["output"]
@@ -350,9 +419,11 @@ def run_task(task_type: str, images: int) -> list[dict[str, Any]]:
 
     manifest = output_manifest(task_type, images)
     rows: list[dict[str, Any]] = []
-    with mock_aws(), _handlers():
+    with tempfile.TemporaryDirectory(prefix="truthflow-scale-") as folder, mock_aws(), _handlers():
+        path = Path(folder) / "brought.manifest"
+        path.write_bytes(manifest)
         boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
-        common = put_job(task_type, manifest)
+        common = put_job(task_type, manifest) | {"from_disk": {MANIFEST_KEY: path}}
         rows.append(consolidate_brought_manifest(common, images))
         rows.extend(sharded_build(common, images, task_type))
     rows.append(one_pass(manifest, task_type, images))
