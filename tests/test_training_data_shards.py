@@ -204,6 +204,18 @@ def test_results_of_an_earlier_run_do_not_count(s3, load_handler, monkeypatch, l
         handler.lambda_handler({**event(), "step": "join", "training_plan": planned}, lambda_context)
 
 
+def test_a_shard_the_plan_does_not_have_is_refused(s3, load_handler, monkeypatch, lambda_context):
+    put_manifest(s3, detection_manifest(5, seed=1))
+    put_job_file(s3, labels=BOX_LABELS)
+    monkeypatch.setenv("ARTIFACTS_BUCKET", ARTIFACTS_BUCKET)
+    handler = load_handler("build_training_data")
+    planned = handler.lambda_handler({**event(), "step": "plan"}, lambda_context)
+    convert = {"step": "convert", "bucket": DATA_BUCKET, "job_id": JOB_ID, "plan_uri": planned["plan_uri"]}
+
+    with pytest.raises(ValueError, match=r"plan\.json: no shard 7 in the plan"):
+        handler.lambda_handler({**convert, "shard": {"index": 7}}, lambda_context)
+
+
 def test_an_unknown_step_is_refused(s3, load_handler, monkeypatch, lambda_context):
     monkeypatch.setenv("ARTIFACTS_BUCKET", ARTIFACTS_BUCKET)
     with pytest.raises(ValueError, match="step must be 'plan', 'convert' or 'join', got None"):
