@@ -17,7 +17,7 @@ files, i.e. what reading the job costs one request at a time.
 Moto answers a request in a few milliseconds of this process's CPU, AWS in ~10-30 ms of network wait, so the table
 also gives the step's own work (moto time less its GetObjects at the anchor's cost each; its writes are not stored)
 and an AWS estimate: own work plus every request at 20 ms on the steps' 32 threads. The capacity divides 15 minutes
-(AWS estimate) and the Lambda's memory (3008 MB) by three and extrapolates linearly in images from each row (time,
+(AWS estimate) and the Lambda's memory (4,096 MB) by three and extrapolates linearly in images from each row (time,
 requests and memory all grow linearly: compare the 10,000-image rows).
 
 Run ``.venv/bin/python -m benchmarks.scale [--images 100000]``.
@@ -51,7 +51,8 @@ WORKERS, WORKERS_PER_IMAGE = 60, 3
 BOX_LABELS = ["pen", "pencil", "marker"]
 CLASS_LABELS = ["apple", "banana", "cherry", "grape", "lemon"]
 WIDTH, HEIGHT = 1280, 960
-LAMBDA_MEMORY_MB, LAMBDA_MINUTES, MARGIN = 3008, 15, 3
+# The consolidation function's memory (stacks/pipeline.py, consolidation_memory_mb in cdk.json).
+LAMBDA_MEMORY_MB, LAMBDA_MINUTES, MARGIN = 4096, 15, 3
 # The AWS estimate: S3 requests take about this long each on AWS and both steps run them on 32 threads.
 AWS_REQUEST_SECONDS, S3_THREADS = 0.020, 32
 

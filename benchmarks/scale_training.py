@@ -17,7 +17,7 @@ every file counted and dropped), the unsharded equivalent.
 The AWS estimate adds to a call's own time its S3 requests at 20 ms each on 32 threads and its bytes at 50 MB/s
 (single-stream S3 throughput from Lambda is commonly quoted at 50-100 MB/s; moto reads at memory speed). The capacity
 is the number of images (for a shard: the shard size) a call handles within a third of 15 minutes and a third of
-3,008 MB, extrapolated linearly from its row.
+its function's memory (3,008 MB; "Consolidate whole job" 4,096 MB), extrapolated linearly from its row.
 """
 
 from __future__ import annotations
@@ -303,7 +303,7 @@ def aws_seconds(row: dict[str, Any]) -> float:
 def capacity(row: dict[str, Any]) -> int:
     """Images a call handles within a third of the Lambda's time and memory, extrapolated from this row."""
     by_time = LAMBDA_SECONDS / MARGIN / aws_seconds(row) * row["images"]
-    by_memory = LAMBDA_MEMORY_MB / MARGIN / max(row["peak_mib"], 1.0) * row["images"]
+    by_memory = row.get("memory_mb", LAMBDA_MEMORY_MB) / MARGIN / max(row["peak_mib"], 1.0) * row["images"]
     return int(min(by_time, by_memory))
 
 
@@ -351,7 +351,7 @@ def consolidate_brought_manifest(common: dict[str, Any], images: int) -> dict[st
     event = {"bucket": BUCKET, "job_id": JOB_ID, "labeling": common["labeling"]}
     traffic = S3Traffic(handler.store._client, stored=lambda key: False, from_disk=common["from_disk"])
     row = measure(lambda: handler.lambda_handler(event, _Context()), traffic)
-    return {"step": "Consolidate whole job (brought manifest)", "images": images, "calls": 1, **row}
+    return {"step": "Consolidate whole job (brought manifest)", "images": images, "calls": 1, "memory_mb": 4096, **row}
 
 
 def sharded_build(common: dict[str, Any], images: int, task_type: str) -> list[dict[str, Any]]:
