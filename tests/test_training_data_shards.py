@@ -204,6 +204,21 @@ def test_results_of_an_earlier_run_do_not_count(s3, load_handler, monkeypatch, l
         handler.lambda_handler({**event(), "step": "join", "training_plan": planned}, lambda_context)
 
 
+def test_a_join_called_again_returns_the_same_and_writes_nothing_again(s3, load_handler, monkeypatch, lambda_context):
+    put_manifest(s3, detection_manifest(20, seed=9))
+    put_job_file(s3, labels=BOX_LABELS)
+    first = sharded(s3, load_handler, monkeypatch, lambda_context, 6)
+    written = dataset(s3)
+    handler = load_handler("build_training_data")
+    planned = {"plan_uri": f"s3://{DATA_BUCKET}/jobs/{JOB_ID}/dataset/training-shards/plan.json",
+               "shard_list": {"bucket": DATA_BUCKET, "key": f"jobs/{JOB_ID}/dataset/training-shards/shards.json"},
+               "shards": 4, "images": 0}  # fmt: skip
+
+    again = handler.lambda_handler({**event(), "step": "join", "training_plan": planned}, lambda_context)
+
+    assert again == first and dataset(s3) == written
+
+
 def test_a_shard_the_plan_does_not_have_is_refused(s3, load_handler, monkeypatch, lambda_context):
     put_manifest(s3, detection_manifest(5, seed=1))
     put_job_file(s3, labels=BOX_LABELS)

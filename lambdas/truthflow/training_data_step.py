@@ -25,7 +25,8 @@ never saw, the files go to ``jobs/<id>/dataset/bootstrap/training/``, the traini
    planned object), writes its per-image files into the dataset and its parts to ``<work>/parts/<n>/``, and its
    counts to ``<work>/parts/<n>/result.json``; an error is recorded in ``<work>/parts/<n>/failed.json`` and raised.
 3. **Join** (:func:`join_step`): concatenates the parts into the dataset's files, exactly the files one pass over
-   the manifest writes (:mod:`truthflow.training_data.join`), deletes the parts, and returns what CreateTrainingJob
+   the manifest writes (:mod:`truthflow.training_data.join`), marks the plan joined (``<work>/joined.json``: a retried
+   join writes nothing again) and deletes the parts, and returns what CreateTrainingJob
    needs (``s3://`` URIs, ``attribute_names``, ``num_classes``, ``num_training_samples``, ``label_width``, ...) and
    ``training``, the settings of :func:`truthflow.training_job.training_settings`. A shard without a result fails
    the join, naming the shard, its lines and its error.
@@ -72,6 +73,7 @@ from truthflow.training_data import (
     join_training_data,
     kept_record,
     manifest_lines,
+    merged_summary,
     part_paths,
 )
 from truthflow.training_data_requests import JoinRequest, ShardRequest, TrainingDataRequest
@@ -296,9 +298,16 @@ def join_step(
     plan = TrainingDataPlan.from_dict(stored["plan"])
     work, training = stored["work_prefix"], stored["training_prefix"]
     manifest_uri = stored["manifest"]["uri"]
-    results = _shard_results(plan, store, work, manifest_uri, stored["plan_id"])
-    summary = join_training_data(plan, results, _JoinStorage(store, work, training))
-    store.delete([f"{work}parts/{shard.index}/{path}" for shard in plan.shards for path in part_paths(plan)])
+    plan_id = stored["plan_id"]
+    results = _shard_results(plan, store, work, manifest_uri, plan_id)
+    joined = f"{work}joined.json"
+    if _marker(store, store.list_uris(joined), joined, plan_id) is not None:
+        # The join ran to its end before (a retried call): its files are written and the parts are gone.
+        summary = merged_summary(plan, results)
+    else:
+        summary = join_training_data(plan, results, _JoinStorage(store, work, training))
+        store.write_json(joined, {"plan_id": plan_id})
+        store.delete([f"{work}parts/{shard.index}/{path}" for shard in plan.shards for path in part_paths(plan)])
     bootstrap = request.bootstrap
     training_samples = plan.manifest_lines("train")
     settings = training_settings(
