@@ -5,9 +5,9 @@ The conversion is planned, converted and joined (:mod:`~truthflow.training_data.
 separate Lambda calls over shards of the manifest, :func:`build_training_data` runs them in this process over one
 shard. Pass 1 reads every source once: each record is parsed, its boxes clipped and filtered by the exclusion rule
 (the exclusions are counted here), and the result is appended to a temporary spool file (``marshal``,
-length-prefixed), while the planner keeps 40 bytes per image. Pass 2 reads the spool back and hands each image to one
+length-prefixed), while the planner keeps 32 bytes per image. Pass 2 reads the spool back and hands each image to one
 writer per format; the join assembles the files. Memory therefore stays flat in the number of lines apart from those
-40 bytes per image, every output file is streamed, and sources are read only once.
+32 bytes per image, every output file is streamed, and sources are read only once.
 
 Besides the format files (see :mod:`truthflow.training_data.writers`) the destination receives:
 

@@ -1,7 +1,7 @@
 """The first pass of a conversion: everything that needs the whole input, decided before any file is written.
 
 :class:`TrainingDataPlanner` is fed every labeled record once, in input order (``add``), and told where each
-manifest line begins (``line``). Per kept image it keeps 40 bytes in arrays (split hash, stratum, kept boxes, file
+manifest line begins (``line``). Per kept image it keeps 32 bytes in arrays (split hash, stratum, kept boxes, file
 stem hash, renamed-name hash), never the record. :meth:`TrainingDataPlanner.finish` then fixes:
 
 * the task type, the class index (the job's labels, or the sources' classes merged by name) and the label attribute;
@@ -377,20 +377,22 @@ class TrainingDataPlanner:
         strata = np.frombuffer(self._strata, dtype=np.uint32)
         boxes = np.frombuffer(self._boxes, dtype=np.uint32)
         split, validation = self._split(hashes, strata)
-        in_lst = boxes > 0 if task == "object-detection" else np.ones(len(boxes), dtype=bool)
         starts = [kept_before for _, _, kept_before in self._shard_starts]
-        before: dict[Split, list[SplitCounts]] = {}
-        totals: dict[Split, SplitCounts] = {}
-        without_boxes: dict[Split, int] = {}
-        masks: dict[Split, Any] = {"train": ~validation, "validation": validation}
-        for part, mask in masks.items():
-            counts = [np.concatenate(([0], np.cumsum(values, dtype=np.int64))) for values in
-                      (mask, mask & in_lst, np.where(mask, boxes, 0))]  # fmt: skip
-            before[part] = [SplitCounts(*(int(count[start]) for count in counts)) for start in starts]
-            totals[part] = SplitCounts(*(int(count[-1]) for count in counts))
-            without_boxes[part] = int(np.count_nonzero(mask & (boxes == 0))) if task == "object-detection" else 0
-        ends = [start for start, _, _ in self._shard_starts[1:]] + [end]
         image_ends = [*starts[1:], len(hashes)]
+        # Each shard's share of each split, one shard's slice at a time (a few bytes per image at most).
+        within: dict[Split, list[SplitCounts]] = {part: [] for part in SPLITS}
+        without_boxes: dict[Split, int] = dict.fromkeys(SPLITS, 0)
+        for start, stop in zip(starts, image_ends, strict=True):
+            shard_validation, shard_boxes = validation[start:stop], boxes[start:stop]
+            masks: tuple[tuple[Split, Any], ...] = (("train", ~shard_validation), ("validation", shard_validation))
+            for part, mask in masks:
+                images = int(np.count_nonzero(mask))
+                empty = int(np.count_nonzero(mask & (shard_boxes == 0))) if task == "object-detection" else 0
+                within[part].append(SplitCounts(images, images - empty, int(shard_boxes[mask].sum(dtype=np.int64))))
+                without_boxes[part] += empty
+        before: dict[Split, list[SplitCounts]] = {part: _running_totals(within[part]) for part in SPLITS}
+        totals = {part: _running_totals([*within[part], SplitCounts()])[-1] for part in SPLITS}
+        ends = [start for start, _, _ in self._shard_starts[1:]] + [end]
         shards = [
             ShardPlan(index, start, stop, first_line, image_end - kept_before,
                       {part: before[part][index] for part in SPLITS})
@@ -442,7 +444,12 @@ class TrainingDataPlanner:
         stems = np.frombuffer(self._stem_hashes, dtype=np.uint64)
         ordered = np.sort(stems)
         shared = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-        renamed = np.isin(stems, shared)
+        del ordered
+        renamed = np.zeros(len(stems), dtype=bool)
+        if len(shared):
+            found = np.searchsorted(shared, stems)
+            renamed = shared[np.minimum(found, len(shared) - 1)] == stems
+            del found
         positions = np.flatnonzero(renamed)
         new_names = np.frombuffer(self._name_hashes, dtype=np.uint64)[positions]
         order = np.argsort(new_names, kind="stable")  # occurrences of one new name stay in input order
@@ -460,6 +467,15 @@ class TrainingDataPlanner:
                              zip(repeated_images[low:high], repeat_numbers[low:high], strict=True)}  # fmt: skip
             names.append(ShardNames(size=stop - start, renamed=bits, repeats=shard_repeats))
         return names
+
+
+def _running_totals(counts: Sequence[SplitCounts]) -> list[SplitCounts]:
+    """What comes before each entry: ``[0, c0, c0 + c1, ...]`` (one per entry)."""
+    totals, images, lst_lines, boxes = [], 0, 0, 0
+    for count in counts:
+        totals.append(SplitCounts(images, lst_lines, boxes))
+        images, lst_lines, boxes = images + count.images, lst_lines + count.lst_lines, boxes + count.boxes
+    return totals
 
 
 def merged_class_names(sources: Iterable[tuple[Sequence[str] | None, Iterable[ManifestRecord]]]) -> list[str]:
