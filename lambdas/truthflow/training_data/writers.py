@@ -6,19 +6,17 @@ label files are named after its stem. The writers convert one shard of the image
 per-image files go straight to their place in the dataset, files that hold every image are written as this shard's
 *part*, which :mod:`truthflow.training_data.join` concatenates with the other shards' parts:
 
-=====================================  ==========================  =================================================
-in the dataset                         written by a shard as       format
-=====================================  ==========================  =================================================
-``<split>.manifest``                   part ``<split>.manifest``   augmented manifest (SageMaker built-in algorithms)
-``<split>.lst``                        part ``<split>.lst``        im2rec list, paths relative to ``images/<split>/``
-``labels/<split>/<stem>.txt``          the file                    YOLO labels (beside ``images/<split>/``)
-``data.yaml``                          (by the join)               YOLO dataset file (``path``, ``train``, ``val``,
-                                                                   ``names``)
-``coco/<split>.json``                  parts ``coco/<split>.       COCO detection
-                                       images`` and ``.annota-
-                                       tions``
-``voc/<split>/<stem>.xml``             the file                    Pascal VOC
-=====================================  ==========================  =================================================
+==============================  ================================================  ================================
+in the dataset                  what a shard writes                               format
+==============================  ================================================  ================================
+``<split>.manifest``            part ``<split>.manifest``                         augmented manifest (built-ins)
+``<split>.lst``                 part ``<split>.lst``                              im2rec list (paths relative to
+                                                                                  ``images/<split>/``)
+``labels/<split>/<stem>.txt``   the file                                          YOLO labels
+``data.yaml``                   nothing (the join writes it)                      YOLO dataset file
+``coco/<split>.json``           parts ``coco/<split>.images``, ``.annotations``   COCO detection
+``voc/<split>/<stem>.xml``      the file                                          Pascal VOC
+==============================  ================================================  ================================
 
 Numbers that run over the whole dataset (``.lst`` indices, COCO image and annotation ids) start where the shards
 before this one ended (``first_*`` arguments, from the plan).
