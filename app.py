@@ -19,6 +19,10 @@ from truthflow.algorithms import ALGORITHM_FOR_TASK
 
 WORKTEAM_PLACEHOLDER = "arn:aws:sagemaker:{region}:{account}:workteam/private-crowd/SET-workteam_arn-IN-cdk.json"
 DEFAULT_NONCURRENT_VERSION_DAYS = 60
+# "Consolidate whole job": 4,096 MB keeps a full 100,000-image box job within a third of the memory (README, "The
+# whole-job steps"). Accounts that Lambda still limits to 3,008 MB set consolidation_memory_mb to 3008.
+DEFAULT_CONSOLIDATION_MEMORY_MB = 4096
+LAMBDA_MEMORY_MB = (128, 10_240)
 # S3 bucket names: 3-63 lower-case letters, digits, dots and hyphens.
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
@@ -62,6 +66,15 @@ def training_instance_type(app: cdk.App) -> str | None:
     return value
 
 
+def consolidation_memory_mb(app: cdk.App) -> int:
+    """Memory of the "Consolidate whole job" function."""
+    value = app.node.try_get_context("consolidation_memory_mb") or DEFAULT_CONSOLIDATION_MEMORY_MB
+    low, high = LAMBDA_MEMORY_MB
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        _fail("consolidation_memory_mb", f"must be a whole number of MB from {low} to {high}, got {value!r}")
+    return int(value)
+
+
 def run_settings(app: cdk.App) -> RunSettings:
     context = app.node.try_get_context
     workteam = context("workteam_arn") or WORKTEAM_PLACEHOLDER.format(region="region", account="account")
@@ -74,6 +87,7 @@ def run_settings(app: cdk.App) -> RunSettings:
         training_instance_type=training_instance_type(app),
         endpoint_instance_type=context("endpoint_instance_type") or None,
         input_buckets=input_buckets(app),
+        consolidation_memory_mb=consolidation_memory_mb(app),
     )
 
 

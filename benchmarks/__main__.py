@@ -25,6 +25,7 @@ from benchmarks import (
     memory,
     offline_demo,
     scale,
+    scale_training,
     simulated_crowds,
 )
 from benchmarks.classification import (
@@ -308,8 +309,14 @@ def main() -> int:
         print("\n## Offline tools (timed here, not in the tests; anchors measured in the same run)\n")
         print(local_tools.table(local_tools.run()))
     if "scale" in parts:
-        print("\n## Whole-job steps at 100,000 images (moto S3; capacity: a third of 15 min and of 3008 MB)\n")
+        print("\n## Consolidate whole job at 100,000 images (moto S3; capacity: a third of 15 min and of 4096 MB)\n")
         print(scale.table(scale.run()), flush=True)
+        print(
+            "\n## Build training data in shards, and a brought manifest's consolidation, at 100,000 and 1,000,000 "
+            "images (moto S3; per Lambda call; anchor: one pass in one process; capacity: a third of 15 min and of "
+            "the function's memory)\n"
+        )
+        print(scale_training.table(scale_training.run()), flush=True)
     if "import-step" in parts:
         print("\n## Consolidate whole job for a job that brings Label Studio exports (moto S3; same columns)\n")
         print(scale.table(import_step.run()), flush=True)

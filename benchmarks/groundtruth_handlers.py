@@ -12,7 +12,8 @@
     the augmented manifest alone and every format (augmented manifest, .lst, YOLO, COCO, VOC), best of 2 runs after a
     warm-up. Peak memory is
     ``tracemalloc``'s peak in a separate run of all formats, at 10,000 and 100,000 lines: flat memory means the two
-    peaks are close (the conversion keeps 16 bytes per image by design, ~1.5 MB per 100,000 lines). Target:
+    peaks are close (the conversion's plan keeps 32 bytes per image by design, ~3 MB per 100,000 lines: split
+    hash, stratum, kept boxes, stem hash and renamed-name hash, what fixes every shard exactly). Target:
     >= 20,000 lines/s.
 
 Run ``.venv/bin/python -m benchmarks.groundtruth_handlers``; it prints a table and takes under two minutes.

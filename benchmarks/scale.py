@@ -1,5 +1,6 @@
-"""The two whole-job Lambdas at the scale of a full Ground Truth job: "Consolidate whole job" and "Build training data"
-over 100,000 images, for boxes and for classification, on moto S3 in this process.
+""" "Consolidate whole job" at the scale of a full Ground Truth job: every worker response of 100,000 images, for boxes
+and for classification, on moto S3 in this process ("Build training data", sharded, and the consolidation of a brought
+manifest are measured up to a million images in :mod:`benchmarks.scale_training`).
 
 Data, generated with a fixed seed: a finished labeling job's input manifest and one worker-response file per image
 (Ground Truth's layout), 3 workers per image from a pool of 60; boxes: 0-8 objects per image, each drawn by each
@@ -16,7 +17,7 @@ files, i.e. what reading the job costs one request at a time.
 Moto answers a request in a few milliseconds of this process's CPU, AWS in ~10-30 ms of network wait, so the table
 also gives the step's own work (moto time less its GetObjects at the anchor's cost each; its writes are not stored)
 and an AWS estimate: own work plus every request at 20 ms on the steps' 32 threads. The capacity divides 15 minutes
-(AWS estimate) and the Lambda's memory (3008 MB) by three and extrapolates linearly in images from each row (time,
+(AWS estimate) and the Lambda's memory (4,096 MB) by three and extrapolates linearly in images from each row (time,
 requests and memory all grow linearly: compare the 10,000-image rows).
 
 Run ``.venv/bin/python -m benchmarks.scale [--images 100000]``.
@@ -50,7 +51,8 @@ WORKERS, WORKERS_PER_IMAGE = 60, 3
 BOX_LABELS = ["pen", "pencil", "marker"]
 CLASS_LABELS = ["apple", "banana", "cherry", "grape", "lemon"]
 WIDTH, HEIGHT = 1280, 960
-LAMBDA_MEMORY_MB, LAMBDA_MINUTES, MARGIN = 3008, 15, 3
+# The consolidation function's memory (stacks/pipeline.py, consolidation_memory_mb in cdk.json).
+LAMBDA_MEMORY_MB, LAMBDA_MINUTES, MARGIN = 4096, 15, 3
 # The AWS estimate: S3 requests take about this long each on AWS and both steps run them on 32 threads.
 AWS_REQUEST_SECONDS, S3_THREADS = 0.020, 32
 
@@ -115,7 +117,10 @@ def put_job(task_type: str, images: int, seed: int = 0) -> dict[str, Any]:
     job_file = {"task_type": task_type, "labels": BOX_LABELS if task_type == "bounding-box" else CLASS_LABELS}
     backend.put_object(BUCKET, prefix + "job.json", json.dumps(job_file).encode())
     labels = job_file["labels"]
+    config = {"document-version": "2018-11-28", "labels": [{"label": label} for label in labels]}
+    backend.put_object(BUCKET, prefix + "manifests/label-categories.json", json.dumps(config).encode())
     return {
+        "label_config_uri": f"s3://{BUCKET}/{prefix}manifests/label-categories.json",
         "labeling_job_name": JOB_NAME,
         "label_attribute_name": JOB_NAME,
         "task_type": task_type,
@@ -198,7 +203,7 @@ def measure(handler: Any, event: dict[str, Any], client: Any, kept: dict[str, by
     with (
         contextlib.redirect_stdout(io.StringIO()),
         counted_requests(client) as requests,
-        writes_kept_out_of_moto(client, requests, kept, keep=("consolidated.manifest",)),
+        writes_kept_out_of_moto(client, requests, kept, keep=()),
     ):
         started = time.perf_counter()
         output = handler.lambda_handler(event, _Context())
@@ -210,6 +215,7 @@ def measure(handler: Any, event: dict[str, Any], client: Any, kept: dict[str, by
 def anchor_seconds(client: Any, labeling: dict[str, Any], files: int, sample: int = 500) -> float:
     """One GetObject + json.loads per worker-response file, sequentially, scaled from a sample to ``files``."""
     prefix = f"jobs/{JOB_ID}/labeling/{JOB_NAME}/annotations/worker-response/iteration-1/"
+    sample = min(sample, files)
     started = time.perf_counter()
     for image in range(sample):
         key = f"{prefix}{image}/2026-11-20_10:00:00.json"
@@ -240,21 +246,11 @@ def run_task(task_type: str, images: int) -> list[dict[str, Any]]:
         s3.create_bucket(Bucket=BUCKET)
         labeling = put_job(task_type, images)
         consolidate = importlib.import_module("reconsolidate.handler")
-        kept: dict[str, bytes] = {}
         event = {"bucket": BUCKET, "job_id": JOB_ID, "labeling": labeling}
-        consolidated = measure(consolidate, event, consolidate.store._client, kept)
+        consolidated = measure(consolidate, event, consolidate.store._client, {})
         anchor = anchor_seconds(s3, labeling, images)
         rows.append({"step": "Consolidate whole job", "task_type": task_type, "images": images, **consolidated,
                      "anchor_seconds": anchor, "read_seconds": anchor / images})  # fmt: skip
-        [(manifest_key, manifest)] = kept.items()
-        s3.put_object(Bucket=BUCKET, Key=manifest_key, Body=manifest)
-        del kept[manifest_key], manifest
-        build = importlib.import_module("build_training_data.handler")
-        dataset = {key: consolidated["output"][key] for key in ("consolidated_manifest_uri", "labels")}
-        event = {"bucket": BUCKET, "job_id": JOB_ID, "labeling": labeling, "dataset": dataset}
-        built = measure(build, event, build.s3, kept)
-        rows.append({"step": "Build training data", "task_type": task_type, "images": images, **built,
-                     "anchor_seconds": None, "read_seconds": 0.0})  # fmt: skip
     return rows
 
 
@@ -296,23 +292,27 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def run(images: int = 100_000, small: int = 10_000) -> list[dict[str, Any]]:
+@contextlib.contextmanager
+def benchmark_environment() -> Iterator[None]:
+    """The environment the handlers read at import (as the stacks set it), restored afterwards."""
     import os
 
     saved = {name: os.environ.get(name) for name in (*ENVIRONMENT, "ARTIFACTS_BUCKET")}
     os.environ.update({**ENVIRONMENT, "ARTIFACTS_BUCKET": "truthflow-scale-artifacts"})
     try:
-        rows = []
-        for task_type in ("bounding-box", "image-classification"):
-            for count in dict.fromkeys((small, images)):
-                rows.extend(run_task(task_type, count))
-        return rows
+        yield
     finally:
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def run(images: int = 100_000, small: int = 10_000) -> list[dict[str, Any]]:
+    with benchmark_environment():
+        return [row for task_type in ("bounding-box", "image-classification")
+                for count in dict.fromkeys((small, images)) for row in run_task(task_type, count)]  # fmt: skip
 
 
 def main() -> int:

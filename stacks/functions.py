@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -33,6 +33,7 @@ class PipelineFunction(Construct):
         environment: Mapping[str, str] | None = None,
         timeout: Duration | None = None,
         memory_size: int = 512,
+        ephemeral_storage_mb: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
@@ -60,6 +61,7 @@ class PipelineFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             timeout=timeout or Duration.minutes(1),
             memory_size=memory_size,
+            ephemeral_storage_size=Size.mebibytes(ephemeral_storage_mb) if ephemeral_storage_mb else None,
             environment={
                 "POWERTOOLS_SERVICE_NAME": folder,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
@@ -99,6 +101,19 @@ def read_input_buckets(stack: Stack, names: Sequence[str]) -> list[iam.PolicySta
 def write_objects(bucket: s3.IBucket, *patterns: str) -> iam.PolicyStatement:
     return iam.PolicyStatement(
         actions=["s3:PutObject"], resources=[bucket.arn_for_objects(pattern) for pattern in patterns]
+    )
+
+
+def delete_objects(bucket: s3.IBucket, *patterns: str) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        actions=["s3:DeleteObject"], resources=[bucket.arn_for_objects(pattern) for pattern in patterns]
+    )
+
+
+def abort_uploads(bucket: s3.IBucket, *patterns: str) -> iam.PolicyStatement:
+    """AbortMultipartUpload: a streamed upload that fails is aborted rather than left as stored parts."""
+    return iam.PolicyStatement(
+        actions=["s3:AbortMultipartUpload"], resources=[bucket.arn_for_objects(pattern) for pattern in patterns]
     )
 
 

@@ -31,13 +31,13 @@ REVIEWED_WILDCARDS = [
     (
         "Objects of any job folder: jobs/<id>/ is created by users at run time. Each role gets only the sub-folders "
         "and files its step reads or writes (job.json, images/, manifests/, labeling/, dataset/, predictions/, "
-        "status.json, the .csv gold file a job file may name anywhere in its folder), one bucket; every step checks "
-        "at run time that a job reads only its own folder.",
+        "status.json, the .csv gold file a job file may name anywhere in its folder; the training data's shard list "
+        "and shard parts), one bucket; every step checks at run time that a job reads only its own folder.",
         [
             _regex(
                 f"Resource::{_BUCKET}\\/jobs\\/\\*"
-                r"(\/(job\.json|status\.json|images\/\*|manifests\/\*|labeling\/\*|dataset\/\*|predictions\/\*)"
-                r"|\.csv)?"
+                r"(\/(job\.json|status\.json|images\/\*|manifests\/\*|labeling\/\*|dataset\/\*|predictions\/\*"
+                r"|dataset\/(bootstrap\/)?training-shards\/(parts\/\*|shards\.json))|\.csv)?"
             )
         ],
     ),
@@ -45,6 +45,16 @@ REVIEWED_WILDCARDS = [
         "Objects of the buckets the deployment lists in cdk.json (input_buckets) for job files to name: the steps "
         "that read job inputs and the training role read them; every step checks each address a job brings.",
         [_regex(r"Resource::arn:<AWS::Partition>:s3:::[a-z0-9][a-z0-9.-]+[a-z0-9]\/\*")],
+    ),
+    (
+        "The Distributed Maps of 'Build training data' run child executions of this state machine, named at run "
+        "time; Step Functions' documented policy grants DescribeExecution on the state machine's executions (the ARN "
+        "fixes partition, region, account and the state machine's own name).",
+        [
+            _regex(
+                f"Resource::arn:<AWS::Partition>:states:{_REGION}:{_ACCOUNT}:execution:<PipelineStateMachine[0-9A-F]{{8}}\\.Name>:\\*"
+            )
+        ],
     ),
     (
         "Training output of any run: SageMaker writes <training job name>/output/model.tar.gz under training/, and "

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -21,6 +21,8 @@ from constructs import Construct
 
 from stacks.functions import (
     PipelineFunction,
+    abort_uploads,
+    delete_objects,
     list_prefix,
     read_input_buckets,
     read_object_versions,
@@ -37,6 +39,8 @@ DEFINITION = Path(__file__).resolve().parents[1] / "statemachine" / "pipeline.as
 TAGGED_RESOURCES = ("labeling-job", "training-job", "transform-job", "model", "endpoint-config", "endpoint")
 # Step Functions' managed rules behind the .sync integrations the definition uses or will use (batch transform).
 SYNC_JOB_RULES = ("SageMakerTrainingJobsRule", "SageMakerTransformJobsRule", "SageMakerLabelingJobsRule")
+# Where "Build training data" keeps its plan, shard list and the shards' parts (truthflow.training_data_step).
+TRAINING_SHARDS = ("jobs/*/dataset/training-shards/", "jobs/*/dataset/bootstrap/training-shards/")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +55,7 @@ class RunSettings:
     training_instance_type: str | None = None
     endpoint_instance_type: str | None = None
     input_buckets: tuple[str, ...] = ()
+    consolidation_memory_mb: int = 4096
 
 
 class TrainingPipeline(Construct):
@@ -67,6 +72,7 @@ class TrainingPipeline(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        self.data = data
         # Buckets beyond the data bucket that job files may name: every step that reads job inputs checks against it.
         scope_environment = {"INPUT_BUCKETS": json.dumps(list(settings.input_buckets))}
         input_reads = read_input_buckets(stack, settings.input_buckets)
@@ -86,17 +92,25 @@ class TrainingPipeline(Construct):
         )  # fmt: skip
         # Jobs that bring tool exports: their images are listed (matched by file name) and status.json gains what
         # the import left out.
+        # Memory: a 100,000-image box job (Ground Truth's largest) peaks at ~1.15 GB (README, "The whole-job steps"):
+        # 4,096 MB by default keeps it within a third. /tmp: consolidated.manifest and .csv are spooled there before
+        # upload, about 1.1 GB for a brought manifest of a million box images: 4,096 MB keeps a third free.
         self.consolidate = function(
             "ConsolidateJob", "reconsolidate", "Consolidate a labeling job's worker responses, or a job's tool exports",
             statements=[read_objects(data, "jobs/*"), list_prefix(data, "jobs/*/labeling/"),
                         list_prefix(data, "jobs/*/images/"),
                         write_objects(data, "jobs/*/dataset/*", "jobs/*/status.json"), *input_reads],
-            timeout=Duration.minutes(15), memory_size=3008, environment=scope_environment,
+            timeout=Duration.minutes(15), memory_size=settings.consolidation_memory_mb,
+            ephemeral_storage_mb=4096, environment=scope_environment,
         )  # fmt: skip
+        # One function for the three calls of "Build training data" (plan, convert a shard, join): the join lists
+        # the shards' results and deletes their parts once joined.
         self.build = function(
             "BuildTrainingData", "build_training_data", "Split and convert the consolidated labels to training data",
             statements=[read_objects(data, "jobs/*"), read_object_versions(data, "jobs/*/job.json"),
-                        write_objects(data, "jobs/*/dataset/*"), *input_reads],
+                        write_objects(data, "jobs/*/dataset/*"), abort_uploads(data, "jobs/*/dataset/*"),
+                        *(list_prefix(data, f"{work}parts/") for work in TRAINING_SHARDS),
+                        delete_objects(data, *(f"{work}parts/*" for work in TRAINING_SHARDS)), *input_reads],
             timeout=Duration.minutes(15), memory_size=3008,
             environment={
                 "ARTIFACTS_BUCKET": artifacts.bucket_name,
@@ -181,6 +195,12 @@ class TrainingPipeline(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
+        # The Distributed Maps of "Build training data" run one child execution of this state machine per shard.
+        # A policy of its own, attached after the state machine exists: it names the state machine's own ARN.
+        self.distributed_map_policy = iam.Policy(
+            self, "DistributedMapPolicy", statements=self._distributed_map_statements(stack)
+        )
+        self.role.attach_inline_policy(self.distributed_map_policy)
         # Timeouts, aborts and errors no Catch can see (States.DataLimitExceeded) still reach the topic.
         self.run_ended_rule = self.notifications.notify_on_abnormal_end(self.state_machine)
 
@@ -224,6 +244,19 @@ class TrainingPipeline(Construct):
             ),
             targets=[targets.LambdaFunction(self.start_run.function, retry_attempts=4)],
         )
+
+    def _distributed_map_statements(self, stack: Stack) -> list[iam.PolicyStatement]:
+        """Step Functions' documented policy for running a Distributed Map ("IAM policies for using Distributed Map
+        states"): StartExecution on the state machine itself for the child executions, DescribeExecution on its
+        executions."""
+        name = self.state_machine.state_machine_name
+        executions = stack.format_arn(
+            service="states", resource="execution", resource_name=f"{name}:*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+        )
+        return [
+            iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.state_machine.state_machine_arn]),
+            iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[executions]),
+        ]
 
     def _state_machine_statements(self, stack: Stack, labeling: GroundTruthLabeling) -> list[iam.PolicyStatement]:
         """Exactly the actions the definition's tasks call, on the resources they touch.
@@ -290,5 +323,7 @@ class TrainingPipeline(Construct):
                     for name in SYNC_JOB_RULES
                 ],
             ),
+            # The Distributed Maps' ItemReader reads the shard list "Plan training data" writes.
+            read_objects(self.data, *(f"{work}shards.json" for work in TRAINING_SHARDS)),
             *self.notifications.publish_statements(),
         ]

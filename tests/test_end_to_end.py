@@ -82,14 +82,16 @@ def test_bounding_box_run_labels_trains_and_serves(embedded):
     with embedded() as aws:
         result = run(aws, job_file())
         assert result["description"]["status"] == "SUCCEEDED"
-        assert result["entered"][:7] == [
+        assert result["entered"][:9] == [
             "Prepare labeling input",
             "Labeling needed?",
             "Label images",
             "Automated labeling?",
             "Consolidate whole job",
             "Labels imported?",  # no: nothing to tell about an import
+            "Plan training data",
             "Build training data",
+            "Join training data",
         ]
         assert result["entered"][-2:] == ["Notify success", "Done"]
         keys = set(aws.keys(f"jobs/{JOB_ID}/"))

@@ -131,10 +131,11 @@ def assert_every_image_once(aws: EmbeddedAws, job: SampleJob) -> list[dict[str, 
 def test_classification_run_machine_labels_what_the_trained_model_is_sure_of(embedded, classes, notifications):
     aws, result = embedded(classes, {"automated_labeling": {"target": 0.8, "calibration_fraction": 0.6}})
     assert result["description"]["status"] == "SUCCEEDED", result["description"].get("cause")
-    assert result["entered"][:9] == [
+    assert result["entered"][:11] == [
         "Prepare labeling input", "Labeling needed?", "Label images", "Automated labeling?",
-        "Consolidate first batch", "Bootstrap model needed?", "Build bootstrap training data",
-        "Train bootstrap model", "Create bootstrap model",
+        "Consolidate first batch", "Bootstrap model needed?", "Plan bootstrap training data",
+        "Build bootstrap training data", "Join bootstrap training data", "Train bootstrap model",
+        "Create bootstrap model",
     ]  # fmt: skip
     assert "Choose confidence threshold" in result["entered"] and result["entered"][-1] == "Done"
     lines = assert_every_image_once(aws, classes)

@@ -90,13 +90,15 @@ def test_a_label_studio_export_reaches_a_served_model_without_labeling(embedded)
     export = (EXPORTS / "label_studio_boxes.json").read_bytes()
     description, entered = run(aws, "desk-v1", job, images, {"annotations/project-3-at-2026-11-20.json": export})
     assert description["status"] == "SUCCEEDED", description
-    assert entered[:6] == [
+    assert entered[:8] == [
         "Prepare labeling input",
         "Labeling needed?",
         "Consolidate whole job",
         "Labels imported?",
         "Notify import result",
+        "Plan training data",
         "Build training data",
+        "Join training data",
     ]
     assert entered[-2:] == ["Notify success", "Done"] and "Label images" not in entered
     sagemaker = boto3.client("sagemaker", region_name=REGION)

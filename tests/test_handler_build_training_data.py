@@ -1,5 +1,6 @@
-"""The training-data Lambda through ``lambda_handler``: consolidated manifests on emulated S3 in, every training
-format and what CreateTrainingJob needs out."""
+"""The training-data Lambda through ``lambda_handler``, its three calls run as the state machine runs them (plan,
+every shard of the plan's list, join): consolidated manifests on emulated S3 in, every training format and what
+CreateTrainingJob needs out."""
 
 from __future__ import annotations
 
@@ -100,6 +101,20 @@ def put_job_file(s3: Any, **fields: Any) -> dict[str, Any]:
     return dict(JOB_FILE)
 
 
+def build(handler: Any, request: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The "Build training data" states: plan, the Distributed Map over the shard list, join."""
+    planned = handler.lambda_handler({**request, "step": "plan"}, context)
+    listed = handler.s3.get_object(Bucket=planned["shard_list"]["bucket"], Key=planned["shard_list"]["key"])
+    for shard in json.loads(listed["Body"].read()):
+        handler.lambda_handler(
+            {"step": "convert", "bucket": request["bucket"], "job_id": request["job_id"],
+             "plan_uri": planned["plan_uri"], "shard": shard},
+            context,
+        )  # fmt: skip
+    result: dict[str, Any] = handler.lambda_handler({**request, "step": "join", "training_plan": planned}, context)
+    return result
+
+
 def event(**dataset: Any) -> dict[str, Any]:
     return {
         "bucket": DATA_BUCKET,
@@ -137,7 +152,7 @@ def test_detection_manifest_gives_every_format_and_the_training_job_settings(s3,
     put_manifest(s3, detection_lines(10))
     put_job_file(s3)
 
-    result = handler.lambda_handler(event(), lambda_context)
+    result = build(handler, event(), lambda_context)
 
     prefix = f"s3://{DATA_BUCKET}/{TRAINING}"
     assert result["train_manifest_uri"] == prefix + "train.manifest"
@@ -174,7 +189,7 @@ def test_classification_manifest_gives_augmented_manifests_and_lst(s3, handler, 
         s3, task_type="image-classification", labels=["cat", "dog"], split={"validation_fraction": 0.3, "seed": 7}
     )
 
-    result = handler.lambda_handler(event(), lambda_context)
+    result = build(handler, event(), lambda_context)
 
     assert (result["num_training_samples"], result["num_validation_samples"]) == (14, 6)
     assert result["num_classes"] == 2
@@ -199,11 +214,14 @@ def test_exclusion_rule_comes_from_the_job_file_and_is_counted(s3, handler, lamb
     put_manifest(s3, detection_lines(6, confidence=0.4))
     put_job_file(s3, exclusion={"min_confidence": 0.5, "min_box_width": 1, "min_box_height": 1})
 
-    with pytest.raises(ValueError, match=r"consolidated\.manifest: the train split is empty"):
-        handler.lambda_handler(event(), lambda_context)
-
-    summary = json.loads(read(s3, "summary.json"))
-    assert summary["excluded"]["boxes_low_confidence"] == 9
+    # Known from the plan: the run stops before any shard converts anything.
+    with pytest.raises(
+        ValueError,
+        match=r"consolidated\.manifest: the train split is empty \(5 train images, 5 of them without a box, 1 "
+        r"validation images, 9 boxes excluded \(9 boxes low confidence\), 0 unlabeled lines\)",
+    ):
+        build(handler, event(), lambda_context)
+    assert keys(s3) == set()
 
 
 def test_reconsolidated_job_flows_into_training_data_and_failed_objects_are_skipped(
@@ -218,7 +236,7 @@ def test_reconsolidated_job_flows_into_training_data_and_failed_objects_are_skip
     request["job_file"] = dict(JOB_FILE)
     request["dataset"] = load_handler("reconsolidate").lambda_handler(request, lambda_context)
 
-    result = handler.lambda_handler(request, lambda_context)
+    result = build(handler, request, lambda_context)
 
     assert result["attribute_names"] == ["source-ref", JOB_NAME]
     assert result["training"]["job_name"] == JOB_NAME
@@ -244,7 +262,7 @@ def test_a_consolidated_manifest_from_the_job_file_needs_only_its_uri(s3, handle
         "dataset": {"consolidated_manifest_uri": MANIFEST_URI},
     }
 
-    result = handler.lambda_handler(request, lambda_context)
+    result = build(handler, request, lambda_context)
 
     assert result["attribute_names"] == ["source-ref", ATTRIBUTE]
     assert result["num_classes"] == 2
@@ -263,7 +281,7 @@ def test_an_empty_or_garbage_manifest_is_a_clear_error(s3, handler, lambda_conte
     put_job_file(s3)
 
     with pytest.raises(ValueError, match=rf"{MANIFEST_URI}: cannot build training data: .*{message}"):
-        handler.lambda_handler(event(label_attribute_name=None), lambda_context)
+        build(handler, event(label_attribute_name=None), lambda_context)
 
 
 def test_a_job_file_with_an_unknown_key_is_refused(s3, handler, lambda_context):
@@ -271,7 +289,7 @@ def test_a_job_file_with_an_unknown_key_is_refused(s3, handler, lambda_context):
     put_job_file(s3, split={"validation_fracton": 0.1})
 
     with pytest.raises(JobFileError, match=rf"jobs/{JOB_ID}/job\.json: split\.validation_fracton: unknown field"):
-        handler.lambda_handler(event(), lambda_context)
+        build(handler, event(), lambda_context)
 
 
 def test_a_missing_job_file_is_a_clear_error(s3, handler, lambda_context):
@@ -279,7 +297,7 @@ def test_a_missing_job_file_is_a_clear_error(s3, handler, lambda_context):
     JOB_FILE.clear()
 
     with pytest.raises(JobFileError, match=rf"jobs/{JOB_ID}/job\.json: not found"):
-        handler.lambda_handler(event(), lambda_context)
+        build(handler, event(), lambda_context)
     assert keys(s3) == set()
 
 
@@ -287,7 +305,7 @@ def test_settings_come_from_the_job_file_and_training_is_configured(s3, handler,
     put_manifest(s3, detection_lines(10))
     put_job_file(s3, split={"validation_fraction": 0.5, "seed": 3})
 
-    result = handler.lambda_handler(event(), lambda_context)
+    result = build(handler, event(), lambda_context)
 
     assert (result["num_training_samples"], result["num_validation_samples"]) == (5, 5)
     training = result["training"]
@@ -307,7 +325,7 @@ def test_a_replaced_job_file_is_not_read_in_its_place(s3, handler, lambda_contex
     request = event() | {"job_file": started_with}
 
     with pytest.raises(JobFileError, match=rf"jobs/{JOB_ID}/job\.json: was replaced after this run started"):
-        handler.lambda_handler(request, lambda_context)
+        build(handler, request, lambda_context)
     assert keys(s3) == set()
 
 
@@ -315,7 +333,7 @@ def test_a_manifest_of_another_job_is_refused(s3, handler, lambda_context):
     put_job_file(s3)
     other = f"s3://{DATA_BUCKET}/jobs/other-job/dataset/consolidated.manifest"
     with pytest.raises(ValueError, match=rf"'{other}' is outside this job"):
-        handler.lambda_handler(event(consolidated_manifest_uri=other), lambda_context)
+        build(handler, event(consolidated_manifest_uri=other), lambda_context)
 
 
 def test_an_image_of_another_job_in_the_manifest_is_refused_naming_the_line(s3, handler, lambda_context):
@@ -323,4 +341,4 @@ def test_an_image_of_another_job_in_the_manifest_is_refused_naming_the_line(s3, 
     put_manifest(s3, detection_lines(3) + foreign)
     put_job_file(s3)
     with pytest.raises(ValueError, match=rf"{MANIFEST_URI} line 5: source-ref 's3://{DATA_BUCKET}/jobs/other-job/"):
-        handler.lambda_handler(event(), lambda_context)
+        build(handler, event(), lambda_context)

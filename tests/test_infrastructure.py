@@ -178,6 +178,15 @@ def test_deployment_defaults_from_context_reach_the_training_data_step(synthesiz
     assert build["Properties"]["Environment"]["Variables"]["DEFAULT_TRAINING_INSTANCE_TYPE"] == "ml.g5.2xlarge"
 
 
+def test_whole_job_consolidation_has_the_memory_and_disk_a_full_box_job_needs(synthesized):
+    functions = resources(synthesized["pipeline_template"], "AWS::Lambda::Function").values()
+    consolidate = next(f for f in functions if f["Properties"]["Handler"].startswith("reconsolidate."))
+    assert consolidate["Properties"]["MemorySize"] == 4096
+    assert consolidate["Properties"]["EphemeralStorage"] == {"Size": 4096}
+    build = next(f for f in functions if f["Properties"]["Handler"].startswith("build_training_data."))
+    assert build["Properties"]["MemorySize"] == 3008 and "EphemeralStorage" not in build["Properties"]
+
+
 def test_layer_requirements_match_the_project_pins():
     pyproject = (REPO / "pyproject.toml").read_text()
     for line in (REPO / "stacks" / "layer" / "requirements.txt").read_text().splitlines():
@@ -298,6 +307,38 @@ def test_state_machine_role_has_exactly_the_documented_sagemaker_permissions(syn
     # The notification topic is encrypted with its own key: publishing needs the two KMS actions on it.
     assert set(granted(statements, "kms:")) == {"kms:Decrypt", "kms:GenerateDataKey"}
     assert "sns:Publish" in granted(statements, "sns:")
+
+
+def test_distributed_maps_have_the_documented_permissions_on_this_state_machine_only(synthesized):
+    template = synthesized["pipeline_template"]
+    statements = role_statements(template, "states.amazonaws.com")
+    [machine] = resources(template, "AWS::StepFunctions::StateMachine")
+    states = granted(statements, "states:")
+    assert set(states) == {"states:StartExecution", "states:DescribeExecution"}
+    assert states["states:StartExecution"] == [json.dumps({"Ref": machine})]
+    [executions] = states["states:DescribeExecution"]
+    assert re.search(rf':execution:", {{"Fn::GetAtt": \["{machine}", "Name"\]}}, ":\*"\]\]}}$', executions)
+    # The ItemReader reads the shard list the plan writes, and nothing else the role did not read before.
+    reads = [arn for arn in granted(statements, "s3:GetObject")["s3:GetObject"]]
+    assert len(reads) == 2 and all(arn.endswith('training-shards/shards.json"]]}') for arn in reads)
+    assert [name for name in granted(statements, "s3:")] == ["s3:GetObject"]
+
+
+def test_training_data_function_lists_and_deletes_only_the_shards_parts(synthesized):
+    template = synthesized["pipeline_template"]
+    [role] = [name for name in resources(template, "AWS::IAM::Role") if name.startswith("PipelineBuildTrainingData")]
+    statements = [
+        statement
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    deletes = granted(statements, "s3:DeleteObject")["s3:DeleteObject"]
+    assert len(deletes) == 2 and all("training-shards/parts/*" in arn for arn in deletes)
+    listed = [s["Condition"]["StringLike"]["s3:prefix"] for s in statements if s["Action"] == "s3:ListBucket"]
+    assert sorted(prefix[0] for prefix in listed) == [
+        "jobs/*/dataset/bootstrap/training-shards/parts/", "jobs/*/dataset/training-shards/parts/",
+    ]  # fmt: skip
 
 
 def test_starter_reads_job_file_versions_and_starts_executions(synthesized):
@@ -493,6 +534,7 @@ def test_versioned_buckets_expire_noncurrent_versions_after_the_configured_days(
         ({"noncurrent_version_days": 30}, "noncurrent_version_days: 30 is too short: a run can last 40 days"),
         ({"training_instance_type": "ml.p4d.24xlarge"}, "training_instance_type: the built-in object-detection"),
         ({"input_buckets": ["Not_A_Bucket"]}, "input_buckets: must be a list of S3 bucket names"),
+        ({"consolidation_memory_mb": 20_000}, "consolidation_memory_mb: must be a whole number of MB from 128 to"),
     ],
 )
 def test_settings_that_would_break_a_run_stop_the_synth(tmp_path, context, message):

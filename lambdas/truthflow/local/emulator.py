@@ -3,8 +3,9 @@
 moto 5.2 interprets Amazon States Language for real (``execute_state_machine``); this module adds, by patching moto
 for the duration of a ``with EmbeddedAws(...)`` block (moto is pinned for that reason):
 
-* Lambda invocations dispatched in-process to our real handlers (``lambdas/<folder>/handler.py``); a handler that
-  raises returns Lambda's ``Unhandled`` function error, so Retry and Catch behave as in AWS;
+* Lambda invocations dispatched in-process to our real handlers (``lambdas/<folder>/handler.py``, imported once, also
+  when a Distributed Map calls one from several threads); a handler that raises returns Lambda's ``Unhandled``
+  function error, so Retry and Catch behave as in AWS;
 * Ground Truth behind CreateLabelingJob / DescribeLabelingJob (:class:`GroundTruthEmulator`): our PRE Lambda per
   manifest line, a workforce answering each task, worker responses and consolidation requests written where Ground
   Truth writes them, our ACS Lambda called per batch, the output manifest and the label counters;
@@ -26,6 +27,7 @@ import io
 import json
 import os
 import sys
+import threading
 import time
 import zipfile
 from collections import Counter
@@ -43,7 +45,7 @@ from truthflow.aws.s3 import iter_lines, parse_s3_uri, read_json, read_text, s3_
 from truthflow.local.emulated_models import DetectorSkill
 from truthflow.local.emulated_sagemaker import SageMakerJobs
 from truthflow.local.hosting import HostingEmulator, HostingError, HostingScenario, UpdateOutcome
-from truthflow.local.step_functions import step_functions_patches
+from truthflow.local.step_functions import moto_compatible_definition, step_functions_patches
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -288,6 +290,7 @@ class EmbeddedAws:
         self.versioned_data_bucket = versioned_data_bucket
         self._stack = ExitStack()
         self._handlers: dict[str, Any] = {}
+        self._import_lock = threading.Lock()
         self._uploads: dict[tuple[str, str], tuple[str | None, str]] = {}
         self.sagemaker_calls: Counter[str] = Counter()
 
@@ -415,10 +418,11 @@ class EmbeddedAws:
         folder = self.resources.function_names.get(name)
         if folder is None:
             raise KeyError(f"no handler registered for Lambda function {function_name!r}")
-        module = self._handlers.get(folder)
-        if module is None:
-            sys.modules.pop(f"{folder}.handler", None)
-            module = self._handlers[folder] = importlib.import_module(f"{folder}.handler")
+        with self._import_lock:  # a Distributed Map invokes a handler from several threads at once
+            module = self._handlers.get(folder)
+            if module is None:
+                sys.modules.pop(f"{folder}.handler", None)
+                module = self._handlers[folder] = importlib.import_module(f"{folder}.handler")
         event = json.loads(body) if body else {}
         try:
             result = module.lambda_handler(event, _Context(name))
@@ -508,6 +512,7 @@ class EmbeddedAws:
         definition = DEFINITION.read_text()
         for key, value in substitutions.items():
             definition = definition.replace("${" + key + "}", value)
+        definition = moto_compatible_definition(definition)
         sfn = boto3.client("stepfunctions", region_name=REGION)
         r.state_machine_arn = sfn.create_state_machine(name="truthflow-pipeline", definition=definition, roleArn=role)[
             "stateMachineArn"

@@ -8,12 +8,18 @@
   ``SageMaker.<error code>`` with an ``Exception`` suffix for the AWS SDK integration (moto reports the uncatchable
   ``States.Runtime`` for the former and ``SageMaker.SageMakerException`` for every error of the latter);
 * AWS SDK results handed to the state as JSON (timestamps as text);
-* Wait states and Retry intervals that do not sleep (the offline run is about what happens, not when).
+* Wait states and Retry intervals that do not sleep (the offline run is about what happens, not when);
+* a Distributed Map's tolerated failures: moto counts failed child executions but lets the Map succeed whatever
+  their number; Step Functions fails the Map with ``States.ExceedToleratedFailureThreshold`` once failures exceed
+  ``ToleratedFailureCount`` / ``ToleratedFailurePercentage`` (both 0 when not set: any failure). moto's parser also
+  refuses a whole-number ``ToleratedFailurePercentage`` (``100``), which Step Functions accepts:
+  :func:`moto_compatible_definition` writes it as ``100.0``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -24,6 +30,9 @@ def step_functions_patches() -> Iterator[Any]:
     """The patchers, to be entered for as long as the embedded AWS runs."""
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
+        DistributedIterationComponent,
+    )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_unsupported as unsupported,
     )
@@ -49,6 +58,67 @@ def step_functions_patches() -> Iterator[Any]:
         env.stack.append(json.loads(json.dumps(env.stack.pop(), default=lambda value: value.isoformat())))
 
     yield mock.patch.object(StateTaskServiceAwsSdk, "_eval_service_task", eval_aws_sdk_task)
+    original_map_run = DistributedIterationComponent._map_run
+
+    def map_run(component: Any, env: Any, eval_input: Any) -> None:
+        original_map_run(component, env, eval_input)
+        _fail_above_tolerated_failures(env, eval_input)
+
+    yield mock.patch.object(DistributedIterationComponent, "_map_run", map_run)
+
+
+def moto_compatible_definition(definition: str) -> str:
+    """The definition with every whole-number ``ToleratedFailurePercentage`` written as a decimal (the same value),
+    which moto's parser requires."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                key: float(item) if key == "ToleratedFailurePercentage" and type(item) is int else convert(item)
+                for key, item in value.items()
+            }
+        if isinstance(value, list):
+            return [convert(item) for item in value]
+        return value
+
+    return json.dumps(convert(json.loads(definition)))
+
+
+def _fail_above_tolerated_failures(env: Any, eval_input: Any) -> None:
+    """Fail the Map as Step Functions does when more child executions failed (or timed out) than it tolerates: the
+    larger of ``ToleratedFailureCount`` and ``ToleratedFailurePercentage`` of the items (0 when neither is set)."""
+    from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    counter = eval_input.map_run_record.item_counter
+    failed = counter.failed.get() + counter.timed_out.get()
+    total = counter.total.get()
+    tolerated = max(
+        int(eval_input.tolerated_failure_count or 0),
+        math.floor(float(eval_input.tolerated_failure_percentage or 0.0) * total / 100),
+    )
+    if failed <= tolerated:
+        return
+    error = StatesErrorNameType.StatesExceedToleratedFailureThreshold
+    cause = f"{failed} of {total} child executions failed; the Map tolerates {tolerated} (emulated)"
+    raise FailureEventException(
+        FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=error),
+            event_type=HistoryEventType.MapRunFailed,
+            event_details=EventDetails(  # type: ignore[typeddict-item]
+                mapRunFailedEventDetails=MapRunFailedEventDetails(error=error.to_name(), cause=cause)
+            ),
+        )
+    )
 
 
 def _sagemaker_sync_resolver(

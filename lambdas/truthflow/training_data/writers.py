@@ -2,25 +2,32 @@
 
 Each writer gets ``add(record, split, image_name)`` once per image and ``close()`` at the end; it holds at most one
 image in memory. ``image_name`` is the image's unique file name in the dataset (``images/<split>/<image_name>``);
-label files are named after its stem. Layout written to the destination:
+label files are named after its stem. The writers convert one shard of the images (a whole small job is one shard):
+per-image files go straight to their place in the dataset, files that hold every image are written as this shard's
+*part*, which :mod:`truthflow.training_data.join` concatenates with the other shards' parts:
 
-=====================================  =============================================================
-``<split>.manifest``                   augmented manifest (SageMaker built-in algorithms)
-``<split>.lst``                        im2rec list, paths relative to ``images/<split>/``
-``labels/<split>/<stem>.txt``          YOLO labels (beside ``images/<split>/`` as Ultralytics expects)
-``data.yaml``                          YOLO dataset file (``path``, ``train``, ``val``, ``names``)
-``coco/<split>.json``                  COCO detection
-``voc/<split>/<stem>.xml``             Pascal VOC
-=====================================  =============================================================
+==============================  ================================================  ================================
+in the dataset                  what a shard writes                               format
+==============================  ================================================  ================================
+``<split>.manifest``            part ``<split>.manifest``                         augmented manifest (built-ins)
+``<split>.lst``                 part ``<split>.lst``                              im2rec list (paths relative to
+                                                                                  ``images/<split>/``)
+``labels/<split>/<stem>.txt``   the file                                          YOLO labels
+``data.yaml``                   nothing (the join writes it)                      YOLO dataset file
+``coco/<split>.json``           parts ``coco/<split>.images``, ``.annotations``   COCO detection
+``voc/<split>/<stem>.xml``      the file                                          Pascal VOC
+==============================  ================================================  ================================
+
+Numbers that run over the whole dataset (``.lst`` indices, COCO image and annotation ids) start where the shards
+before this one ended (``first_*`` arguments, from the plan).
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
-from typing import IO, Any, Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
 from truthflow.groundtruth.output_manifest import (
     CLASSIFICATION_TYPE,
@@ -164,15 +171,18 @@ class AugmentedManifestWriter:
 
 
 class LstWriter:
-    """``<split>.lst`` for im2rec; indices count from 0 within each split. Detection images without boxes are
-    left out (an object-less detection record is not usable by im2rec/the algorithm)."""
+    """``<split>.lst`` for im2rec; indices count from 0 within each split (from ``first_index``, the lines of earlier
+    shards). Detection images without boxes are left out (an object-less detection record is not usable by
+    im2rec/the algorithm)."""
 
     name = "lst"
 
-    def __init__(self, destination: Destination, class_index: ClassIndex) -> None:
+    def __init__(
+        self, destination: Destination, class_index: ClassIndex, *, first_index: Mapping[Split, int] | None = None
+    ) -> None:
         self._streams = _SplitStreams(destination, lambda split: f"{split}.lst")
         self._classes = class_index
-        self._next_index: dict[Split, int] = dict.fromkeys(SPLITS, 0)
+        self._next_index: dict[Split, int] = {split: (first_index or {}).get(split, 0) for split in SPLITS}
         self.skipped = 0
         self.max_objects = 0
 
@@ -195,7 +205,8 @@ class LstWriter:
 
 
 class YoloWriter:
-    """``labels/<split>/<stem>.txt`` per image (empty for an image without boxes) and ``data.yaml``."""
+    """``labels/<split>/<stem>.txt`` per image (empty for an image without boxes); ``data.yaml`` is
+    :func:`yolo_dataset_file`, written once by the join."""
 
     name = "yolo"
 
@@ -215,28 +226,37 @@ class YoloWriter:
             stream.write(text)
 
     def close(self) -> None:
-        names = ", ".join(f"{position}: {json.dumps(name)}" for position, name in enumerate(self._classes))
-        with self._destination.open_text("data.yaml") as stream:
-            stream.write(f"path: .\ntrain: images/train\nval: images/validation\nnames: {{{names}}}\n")
+        return None
+
+
+def yolo_dataset_file(class_names: Sequence[str]) -> str:
+    """``data.yaml``: the dataset root, the image folders and the class names by index."""
+    names = ", ".join(f"{position}: {json.dumps(name)}" for position, name in enumerate(class_names))
+    return f"path: .\ntrain: images/train\nval: images/validation\nnames: {{{names}}}\n"
 
 
 class CocoWriter:
-    """``coco/<split>.json``. Images and annotations are spooled to temporary files while streaming (COCO keeps
-    them in two separate arrays) and assembled into the destination on ``close``."""
+    """COCO detection in pieces: ``coco/<split>.images`` and ``coco/<split>.annotations`` hold this shard's image and
+    annotation objects, comma-separated, with ids counted on from ``first_image_id`` / ``first_annotation_id`` (the
+    objects of earlier shards; ids start at 1). :func:`coco_document` wraps every shard's pieces into
+    ``coco/<split>.json``."""
 
     name = "coco"
 
-    def __init__(self, destination: Destination, class_index: ClassIndex) -> None:
-        self._destination = destination
+    def __init__(
+        self,
+        destination: Destination,
+        class_index: ClassIndex,
+        *,
+        first_image_id: Mapping[Split, int] | None = None,
+        first_annotation_id: Mapping[Split, int] | None = None,
+    ) -> None:
         self._classes = class_index
-        self._stack = ExitStack()
-        self._images: dict[Split, IO[str]] = {}
-        self._annotations: dict[Split, IO[str]] = {}
-        self._image_ids: dict[Split, int] = dict.fromkeys(SPLITS, 0)
-        self._annotation_ids: dict[Split, int] = dict.fromkeys(SPLITS, 0)
-        for split in SPLITS:
-            self._images[split] = self._stack.enter_context(_spool_file())
-            self._annotations[split] = self._stack.enter_context(_spool_file())
+        self._images = _SplitStreams(destination, lambda split: coco_piece(split, "images"))
+        self._annotations = _SplitStreams(destination, lambda split: coco_piece(split, "annotations"))
+        self._image_ids = {split: (first_image_id or {}).get(split, 0) for split in SPLITS}
+        self._annotation_ids = {split: (first_annotation_id or {}).get(split, 0) for split in SPLITS}
+        self._written: dict[Split, list[int]] = {split: [0, 0] for split in SPLITS}
         self.skipped = 0
 
     def add(self, record: ManifestRecord, split: Split, image_name: str) -> None:
@@ -244,43 +264,54 @@ class CocoWriter:
             raise TypeError("COCO detection files are written for object-detection records only")
         image_id = self._image_ids[split] + 1
         self._image_ids[split] = image_id
+        written = self._written[split]
         images = self._images[split]
-        if image_id > 1:
+        if written[0]:
             images.write(",")
         images.write(json.dumps(coco_image(image_id, image_name, record.image_width, record.image_height)))
+        written[0] += 1
+        if not record.boxes:
+            return
         annotations = self._annotations[split]
         for box in record.boxes:
             annotation_id = self._annotation_ids[split] + 1
             self._annotation_ids[split] = annotation_id
-            if annotation_id > 1:
+            if written[1]:
                 annotations.write(",")
             category_id = self._classes.index_of(box.label) + 1
             annotations.write(json.dumps(coco_annotation(annotation_id, image_id, category_id, box)))
+            written[1] += 1
 
     def close(self) -> None:
-        categories = json.dumps(coco_categories(list(self._classes)))
         try:
-            for split in SPLITS:
-                with self._destination.open_text(f"coco/{split}.json") as stream:
-                    stream.write('{"info":{"description":"truthflow export"},"licenses":[],"images":[')
-                    _copy(self._images[split], stream)
-                    stream.write('],"annotations":[')
-                    _copy(self._annotations[split], stream)
-                    stream.write(f'],"categories":{categories}}}\n')
+            self._images.close()
         finally:
-            self._stack.close()
+            self._annotations.close()
 
 
-def _spool_file() -> IO[str]:
-    # Closed (and deleted) by the writer's ExitStack.
-    return tempfile.TemporaryFile("w+", encoding="utf-8")
+def coco_piece(split: Split, kind: str) -> str:
+    """The path of a shard's COCO piece: ``kind`` is ``"images"`` or ``"annotations"``."""
+    return f"coco/{split}.{kind}"
 
 
-def _copy(spooled: IO[str], stream: TextIO, chunk_chars: int = 1 << 16) -> None:
-    spooled.flush()
-    spooled.seek(0)
-    while chunk := spooled.read(chunk_chars):
-        stream.write(chunk)
+def coco_document(
+    class_names: Sequence[str], images: Iterable[Iterable[str]], annotations: Iterable[Iterable[str]]
+) -> Iterator[str]:
+    """``coco/<split>.json`` as text chunks around the shards' non-empty pieces (each an iterable of text chunks,
+    given in shard order; they are read in that order, one at a time)."""
+    categories = json.dumps(coco_categories(list(class_names)))
+    yield '{"info":{"description":"truthflow export"},"licenses":[],"images":['
+    yield from _comma_separated(images)
+    yield '],"annotations":['
+    yield from _comma_separated(annotations)
+    yield f'],"categories":{categories}}}\n'
+
+
+def _comma_separated(pieces: Iterable[Iterable[str]]) -> Iterator[str]:
+    for number, piece in enumerate(pieces):
+        if number:
+            yield ","
+        yield from piece
 
 
 class VocWriter:
