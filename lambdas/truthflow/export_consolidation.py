@@ -41,10 +41,9 @@ from truthflow.aws.s3 import s3_uri
 from truthflow.groundtruth.consolidated_dataset import (
     ConsolidatedDatasetWriter,
     DatasetQuality,
-    FailedObject,
     WorkerQuality,
     add_worker_accuracy,
-    score_object,
+    write_object,
 )
 from truthflow.groundtruth.consolidation_batch import (
     ObjectAnswers,
@@ -54,7 +53,6 @@ from truthflow.groundtruth.consolidation_batch import (
     failed_content,
 )
 from truthflow.groundtruth.label_config import TaskType
-from truthflow.groundtruth.output_manifest import output_manifest_line, parse_output_manifest_line
 from truthflow.job_annotations import AnnotationFiles
 from truthflow.job_scope import JOBS_PREFIX, JobScope
 from truthflow.labeling_input import is_image_key, labeling_job_name
@@ -244,15 +242,17 @@ def _consolidate(
                 reason=_unanswered_reason(folder, key),
                 creation_date=result.creation_date,
             )
-        line = output_manifest_line(data_object, content)
-        record = parse_output_manifest_line(line, label_attribute_name=label_attribute_name, class_names=labels)
-        if record is None:
-            metadata = content.get(f"{label_attribute_name}-metadata") or {}
-            reason = str(metadata.get("failure-reason") or "no label")
-            quality.failed.append(FailedObject(object_id, index + 1, data_object["source-ref"], reason))
-        else:
-            score_object(quality, record, batch.objects[position] if position is not None else None)
-        writer.add(line, record)
+        write_object(
+            writer,
+            quality,
+            data_object,
+            content,
+            object_id=object_id,
+            line_number=index + 1,
+            labels=labels,
+            label_attribute_name=label_attribute_name,
+            answers=batch.objects[position] if position is not None else None,
+        )
     add_worker_accuracy(quality, result.workers, result.worker_counts)
     return quality
 

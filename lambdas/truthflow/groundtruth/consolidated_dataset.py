@@ -36,6 +36,8 @@ from truthflow.groundtruth.output_manifest import (
     DetectionRecord,
     ManifestRecord,
     dump_manifest_line,
+    output_manifest_line,
+    parse_output_manifest_line,
 )
 from truthflow.groundtruth.worker_answers import PixelBox
 from truthflow.training_data.formats import image_file_name
@@ -285,6 +287,32 @@ def score_object(quality: DatasetQuality, record: ManifestRecord, answers: Objec
     if record.boxes:
         quality.agreement_sum += float(np.sum(matched_by / len(answers.boxes)))
         quality.agreement_count += len(record.boxes)
+
+
+def write_object(
+    writer: ConsolidatedDatasetWriter,
+    quality: DatasetQuality,
+    data_object: Mapping[str, Any],
+    content: Mapping[str, Any],
+    *,
+    object_id: str,
+    line_number: int,
+    labels: Sequence[str],
+    label_attribute_name: str,
+    answers: ObjectAnswers | None,
+) -> None:
+    """One object's output-manifest line written and accounted for: scored when it carries a label, listed as failed
+    (with the reason its metadata gives) when not, so that every input line is in one or the other."""
+    line = output_manifest_line(data_object, content)
+    record = parse_output_manifest_line(line, label_attribute_name=label_attribute_name, class_names=labels)
+    if record is None:
+        metadata = content.get(f"{label_attribute_name}-metadata") or {}
+        reason = str(metadata.get("failure-reason") or "no label")
+        source_ref = text_or_none(data_object.get("source-ref"))
+        quality.failed.append(FailedObject(object_id, line_number, source_ref, reason))
+    else:
+        score_object(quality, record, answers)
+    writer.add(line, record)
 
 
 def box_matches(drawn: Mapping[str, Sequence[PixelBox]], record: DetectionRecord) -> dict[str, list[int]]:

@@ -32,13 +32,11 @@ from truthflow.groundtruth.bounded_json import JsonLimitError, loads_bounded
 from truthflow.groundtruth.consolidated_dataset import (
     ConsolidatedDatasetWriter,
     DatasetQuality,
-    FailedObject,
     GoldSummary,
     WorkerQuality,
     add_gold_scores,
     add_worker_accuracy,
-    score_object,
-    text_or_none,
+    write_object,
 )
 from truthflow.groundtruth.consolidation_batch import (
     ObjectAnswers,
@@ -53,8 +51,6 @@ from truthflow.groundtruth.existing_manifest import normalise_existing_manifest
 from truthflow.groundtruth.label_config import TaskType, validate_labels
 from truthflow.groundtruth.output_manifest import (
     classification_annotation,
-    output_manifest_line,
-    parse_output_manifest_line,
 )
 from truthflow.groundtruth.worker_answers import BOUNDING_BOX_ELEMENT_NAMES, IMAGE_CLASSIFIER_ELEMENT_NAMES
 
@@ -246,16 +242,17 @@ def consolidate_job(
                 reason=reason,
                 creation_date=result.creation_date,
             )
-        line = output_manifest_line(data_object, content)
-        record = parse_output_manifest_line(line, label_attribute_name=label_attribute_name, class_names=labels)
-        if record is None:
-            metadata = content.get(f"{label_attribute_name}-metadata") or {}
-            reason = str(metadata.get("failure-reason") or "no label")
-            source_ref = text_or_none(data_object.get("source-ref"))
-            quality.failed.append(FailedObject(object_id, index + 1, source_ref, reason))
-        else:
-            score_object(quality, record, batch.objects[position] if position is not None else None)
-        writer.add(line, record)
+        write_object(
+            writer,
+            quality,
+            data_object,
+            content,
+            object_id=object_id,
+            line_number=index + 1,
+            labels=labels,
+            label_attribute_name=label_attribute_name,
+            answers=batch.objects[position] if position is not None else None,
+        )
     add_worker_accuracy(quality, result.workers, result.worker_counts)
     add_gold_scores(quality, result.gold)
     return quality
