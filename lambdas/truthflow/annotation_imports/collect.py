@@ -14,10 +14,8 @@ Rules across files (issue 10):
 
 from __future__ import annotations
 
-import gc
 import math
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from truthflow.annotation_imports.coco import read_coco
@@ -35,6 +33,7 @@ from truthflow.annotation_imports.model import (
 )
 from truthflow.consolidation.boxes import Box, ImageAnswers, WorkerAnswer
 from truthflow.groundtruth.label_config import TaskType
+from truthflow.tables import garbage_collection_paused
 
 # Two image sizes closer than this (relative) are the same size (exports round differently).
 _SIZE_TOLERANCE = 1e-6
@@ -80,21 +79,6 @@ def read_annotation_exports(
     for file in files:
         collector.add_file(file)
     return collector.result()
-
-
-@contextmanager
-def garbage_collection_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while an export is read. Parsing creates millions of small containers,
-    none of them in reference cycles; with the collector running, its repeated passes over the growing heap took
-    more time than the parsing itself (measured: ``make bench``, annotation imports). Reference counting still
-    frees everything; the collector is switched back on (if it was on) afterwards."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def read_export(file: ExportFile, context: ReadContext) -> Iterator[Answer]:
