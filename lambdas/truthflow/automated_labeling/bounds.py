@@ -90,17 +90,23 @@ def lower_bound_for(kind: str, *, delta: float) -> LowerBound:
 
 def smallest_passing_size(bound: LowerBound, target: float, *, limit: int = 20_000) -> int | None:
     """The fewest values that could meet ``target`` at all: the smallest ``n`` whose bound for ``n`` perfect
-    values (all 1) reaches it. ``None`` when not even ``limit`` perfect values would."""
-    if bound([1.0] * limit) < target:
-        return None
-    low, high = 1, limit
-    while low < high:
+    values (all 1) reaches it. ``None`` when not even ``limit`` perfect values would.
+
+    Searched by doubling, then bisection: the betting bound costs O(n) per call, so sizes near ``limit`` are only
+    computed when the answer is near it (a bisection over the whole range took a second for every threshold)."""
+    low, high = 0, 1
+    while bound([1.0] * high) < target:
+        if high == limit:
+            return None
+        low, high = high, min(2 * high, limit)
+    # bound(low) misses (or low == 0), bound(high) passes.
+    while high - low > 1:
         middle = (low + high) // 2
         if bound([1.0] * middle) >= target:
             high = middle
         else:
-            low = middle + 1
-    return low
+            low = middle
+    return high
 
 
 def _check_delta(delta: float) -> None:
