@@ -27,6 +27,7 @@ from benchmarks import (
     scale,
     scale_training,
     simulated_crowds,
+    threshold_guarantee,
 )
 from benchmarks.classification import (
     DATASETS,
@@ -41,8 +42,8 @@ from benchmarks.classification import (
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATASETS_ROOT = REPO.parent / "shared" / "crowd_datasets"
 PARTS = (
-    "accuracy", "gold", "simulated", "speed", "memory", "boxes", "handlers", "imports", "tools", "scale", "import-step",
-    "demo",
+    "accuracy", "gold", "simulated", "speed", "memory", "boxes", "handlers", "imports", "tools", "threshold", "scale",
+    "import-step", "demo",
 )  # fmt: skip
 
 
@@ -308,6 +309,13 @@ def main() -> int:
     if "tools" in parts:
         print("\n## Offline tools (timed here, not in the tests; anchors measured in the same run)\n")
         print(local_tools.table(local_tools.run()))
+    if "threshold" in parts:
+        print(
+            f"\n## Automated labeling: does θ keep its promise? ({threshold_guarantee.TRIALS:,} calibration draws a "
+            "row; misses: share of draws whose accepted machine labels fall below the target, promised <= 5 %; "
+            "anchors: a point estimate and the walk from the strictest θ, on the same draws)\n"
+        )
+        print(threshold_guarantee.table(threshold_guarantee.run()), flush=True)
     if "scale" in parts:
         print("\n## Consolidate whole job at 100,000 images (moto S3; capacity: a third of 15 min and of 4096 MB)\n")
         print(scale.table(scale.run()), flush=True)
