@@ -23,7 +23,6 @@ from truthflow.annotation_imports.image_names import image_file_name
 from truthflow.annotation_imports.label_studio_rows import read_csv_rows, read_json_min_rows
 from truthflow.annotation_imports.label_studio_values import (
     Annotators,
-    PendingChoice,
     choice_list,
     image_field,
     rectangle,
@@ -59,8 +58,10 @@ def read_label_studio_csv(name: str, text: str, context: ReadContext) -> Iterato
 def _read_tasks(name: str, tasks: Sequence[Any], context: ReadContext) -> Iterator[Answer]:
     report = context.report
     boxes_wanted = context.task_type == "bounding-box"
-    pending: list[PendingChoice] = []
+    pending: list[Answer] = []  # classification answers, labelled once the class field is known
+    pending_fields: list[dict[str, list[str]]] = []
     annotator = Annotators(name)
+    known_workers = annotator.known
     for position, task in enumerate(tasks):
         report.tasks += 1
         where = _task_where(task, position)
@@ -83,7 +84,11 @@ def _read_tasks(name: str, tasks: Sequence[Any], context: ReadContext) -> Iterat
                 if annotation.get("was_cancelled") is True or annotation.get("skipped") is True:
                     report.cancelled += 1
                     continue
-                worker = annotator(annotation.get("completed_by"), "completed_by")
+                completed_by = annotation.get("completed_by")
+                # Known ids first: an export names the same few people over and over.
+                worker = known_workers.get(completed_by) if type(completed_by) is int else None
+                if worker is None:
+                    worker = annotator(completed_by, "completed_by")
                 results = annotation.get("result")
                 if results is None:
                     results = []
@@ -92,11 +97,13 @@ def _read_tasks(name: str, tasks: Sequence[Any], context: ReadContext) -> Iterat
                 if boxes_wanted:
                     yield _box_answer(image, reference, worker, annotation_where, results, context)
                 else:
-                    pending.append(_choice_answer(image, reference, worker, annotation_where, results, context))
+                    fields = _choice_fields(results, context)
+                    pending.append(Answer(image, reference, worker, annotation_where))
+                    pending_fields.append(fields)
             except AnswerError as refused:
                 report.problem(annotation_where, refused.field, refused.message)
     if pending:
-        yield from resolve_choices(pending, context, name)
+        yield from resolve_choices(pending, pending_fields, context, name)
 
 
 def _task_where(task: Any, position: int) -> str:
@@ -161,16 +168,20 @@ def _box_answer(
     return Answer(image, reference, worker, where, boxes=boxes, width=width, height=height)
 
 
-def _choice_answer(
-    image: str, reference: str, worker: str, where: str, results: list[Any], context: ReadContext
-) -> PendingChoice:
+def _choice_fields(results: list[Any], context: ReadContext) -> dict[str, list[str]]:
+    """An annotation's choices by field (``from_name``); other results are counted as ignored."""
     fields: dict[str, list[str]] = {}
-    ignored = context.report.ignored
     for index, result in enumerate(results):
         kind = result.get("type") if type(result) is dict else None
         if kind != "choices":
-            ignored[str(kind)] += 1
+            context.report.ignored[str(kind)] += 1
             continue
         field = result.get("from_name")
-        fields[field if type(field) is str else ""] = choice_list(result.get("value"), f"result[{index}].value")
-    return PendingChoice(image, reference, worker, where, fields)
+        value = result.get("value")
+        # One choice, the common case, without building the field's name for a message.
+        choices = value.get("choices") if type(value) is dict else None
+        if type(choices) is list and len(choices) == 1 and type(choices[0]) is str:
+            fields[field if type(field) is str else ""] = [choices[0]]
+        else:
+            fields[field if type(field) is str else ""] = choice_list(value, f"result[{index}].value")
+    return fields

@@ -21,7 +21,6 @@ from truthflow.annotation_imports.detection import csv_delimiter
 from truthflow.annotation_imports.image_names import image_file_name
 from truthflow.annotation_imports.label_studio_values import (
     Annotators,
-    PendingChoice,
     choice_list,
     image_field,
     loads_cell,
@@ -96,7 +95,8 @@ def _csv_rows(name: str, reader: Iterable[list[str]], header: list[str]) -> Iter
 def _read_rows(name: str, rows: Iterable[tuple[str, Any]], context: ReadContext) -> Iterator[Answer]:
     report = context.report
     boxes_wanted = context.task_type == "bounding-box"
-    pending: list[PendingChoice] = []
+    pending: list[Answer] = []  # classification answers, labelled once the class field is known
+    pending_fields: list[dict[str, list[str]]] = []
     annotator = Annotators(name)
     tasks: set[str] = set()
     for position, row in rows:
@@ -116,12 +116,14 @@ def _read_rows(name: str, rows: Iterable[tuple[str, Any]], context: ReadContext)
             if boxes_wanted:
                 yield _box_answer(image, reference, worker, where, fields, context)
             else:
-                pending.append(_choice_answer(image, reference, worker, where, fields, context))
+                choices = _choice_fields(fields, context)
+                pending.append(Answer(image, reference, worker, where))
+                pending_fields.append(choices)
         except AnswerError as refused:
             report.problem(where, refused.field, refused.message)
     report.tasks += len(tasks)
     if pending:
-        yield from resolve_choices(pending, context, name)
+        yield from resolve_choices(pending, pending_fields, context, name)
 
 
 def _row_where(position: str, row: Any) -> str:
@@ -185,9 +187,8 @@ def _box_answer(
     return Answer(image, reference, worker, where, boxes=boxes, width=width, height=height)
 
 
-def _choice_answer(
-    image: str, reference: str, worker: str, where: str, fields: Mapping[str, Any], context: ReadContext
-) -> PendingChoice:
+def _choice_fields(fields: Mapping[str, Any], context: ReadContext) -> dict[str, list[str]]:
+    """A row's choices by field; regions of other kinds are counted as ignored."""
     choices: dict[str, list[str]] = {}
     ignored = context.report.ignored
     for key, value in fields.items():
@@ -198,4 +199,4 @@ def _choice_answer(
             choices[key] = [value]
         elif type(value) is dict and "choices" in value:
             choices[key] = choice_list(value, key)
-    return PendingChoice(image, reference, worker, where, choices)
+    return choices

@@ -13,14 +13,13 @@ Facts from Label Studio's export documentation and its converter (label-studio-s
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from truthflow.annotation_imports.geometry import bounds_rotated_about_corner, finite, is_rotated
 from truthflow.annotation_imports.image_names import last_segment
+from truthflow.annotation_imports.json_parsing import loads
 from truthflow.annotation_imports.model import Answer, AnswerError, ExportError, ReadContext
 from truthflow.annotation_imports.workers import worker_id
 from truthflow.consolidation.boxes import Box
@@ -47,13 +46,13 @@ class Annotators:
 
     def __init__(self, file_name: str) -> None:
         self.file_name = file_name
-        self._known: dict[int | str, str] = {}
+        self.known: dict[int | str, str] = {}  # worker by id; readers may look ids up here first
 
     def __call__(self, value: Any, field: str) -> str:
         if type(value) is int or type(value) is str:
-            worker = self._known.get(value)
+            worker = self.known.get(value)
             if worker is None:
-                worker = self._known[value] = annotator(self.file_name, value, field)
+                worker = self.known[value] = annotator(self.file_name, value, field)
             return worker
         return annotator(self.file_name, value, field)
 
@@ -203,55 +202,50 @@ def loads_cell(text: str) -> Any:
     stripped = text.strip()
     if stripped[:1] in ("[", "{"):
         try:
-            return json.loads(stripped)
+            return loads(stripped)
         except (ValueError, RecursionError):
             return text
     return text
 
 
-@dataclass(slots=True)
-class PendingChoice:
-    """A classification annotation before the class field is known: its choices by field name."""
-
-    image: str
-    reference: str
-    worker: str
-    where: str
-    fields: dict[str, list[str]]
-
-
-def resolve_choices(pending: Sequence[PendingChoice], context: ReadContext, file_name: str) -> Iterator[Answer]:
-    """Pick the field that holds the class (the only one, or the only one with values among the job's labels) and
-    turn each pending annotation into an answer. Several candidate fields is an :class:`ExportError`."""
+def resolve_choices(
+    pending: Sequence[Answer], fields_of: Sequence[dict[str, list[str]]], context: ReadContext, file_name: str
+) -> Iterator[Answer]:
+    """Classification answers, each with its choices by field name (``fields_of``, parallel to ``pending``): pick
+    the field that holds the class (the only one, or the only one with values among the job's labels) and give
+    each pending answer its label. Several candidate fields is an :class:`ExportError`."""
     fields: dict[str, None] = {}  # field names in order of first appearance
-    for item in pending:
-        for name in item.fields:
-            fields.setdefault(name)
-    chosen = _class_field(pending, fields, context, file_name)
+    for item_fields in fields_of:
+        for name in item_fields:
+            if name not in fields:
+                fields[name] = None
+    chosen = _class_field(fields_of, fields, context, file_name)
     report = context.report
-    for item in pending:
-        for other in item.fields:
-            if other != chosen:
-                report.ignored[f"choices in field '{other}'"] += 1
-        choices = item.fields.get(chosen) if chosen is not None else None
+    for answer, item_fields in zip(pending, fields_of, strict=True):
+        if len(item_fields) > 1 or (item_fields and chosen not in item_fields):
+            for other in item_fields:
+                if other != chosen:
+                    report.ignored[f"choices in field '{other}'"] += 1
+        choices = item_fields.get(chosen) if chosen is not None else None
         if not choices:
             report.without_answer += 1
             continue
         if len(choices) > 1:
-            report.problem(item.where, chosen, f"several choices {choices!r}; a classification answer has one label")
+            report.problem(answer.where, chosen, f"several choices {choices!r}; a classification answer has one label")
             continue
-        yield Answer(item.image, item.reference, item.worker, item.where, label=choices[0])
+        answer.label = choices[0]
+        yield answer
 
 
 def _class_field(
-    pending: Sequence[PendingChoice], fields: dict[str, None], context: ReadContext, file_name: str
+    fields_of: Sequence[dict[str, list[str]]], fields: dict[str, None], context: ReadContext, file_name: str
 ) -> str | None:
     if len(fields) <= 1:
         return next(iter(fields), None)
     candidates = list(fields)
     if context.labels is not None:
         labels = context.labels
-        candidates = [name for name in fields if any(set(item.fields.get(name, ())) & labels for item in pending)]
+        candidates = [name for name in fields if any(set(item.get(name, ())) & labels for item in fields_of)]
     if len(candidates) == 1:
         return candidates[0]
     listed = ", ".join(sorted(candidates or fields))
