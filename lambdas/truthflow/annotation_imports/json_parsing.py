@@ -36,6 +36,6 @@ def loads_utf8(data: bytes) -> tuple[bool, Any]:
     if data.startswith(_UTF8_BOM):
         data = data[len(_UTF8_BOM) :]
     try:
-        return True, from_json(data, allow_inf_nan=True)
+        return True, from_json(data, allow_inf_nan=True, cache_strings="keys")
     except ValueError:
         return False, None

@@ -62,8 +62,8 @@ def _read_tasks(name: str, tasks: Sequence[Any], context: ReadContext) -> Iterat
     pending_fields: list[dict[str, list[str]]] = []
     annotator = Annotators(name)
     known_workers = annotator.known
+    report.tasks += len(tasks)
     for position, task in enumerate(tasks):
-        report.tasks += 1
         where = _task_where(task, position)
         try:
             image, reference, annotations = _task_parts(task)
@@ -77,7 +77,11 @@ def _read_tasks(name: str, tasks: Sequence[Any], context: ReadContext) -> Iterat
             report.without_answer += 1
             continue
         for index, annotation in enumerate(annotations):
-            annotation_where = f"{where} annotation {_id_of(annotation, index)}"
+            annotation_id = annotation.get("id") if type(annotation) is dict else None
+            if type(annotation_id) is int or type(annotation_id) is str:
+                annotation_where = f"{where} annotation {annotation_id}"
+            else:
+                annotation_where = f"{where} annotation #{index + 1}"
             try:
                 if type(annotation) is not dict:
                     raise AnswerError(None, "expected an object")
@@ -97,7 +101,7 @@ def _read_tasks(name: str, tasks: Sequence[Any], context: ReadContext) -> Iterat
                 if boxes_wanted:
                     yield _box_answer(image, reference, worker, annotation_where, results, context)
                 else:
-                    fields = _choice_fields(results, context)
+                    fields = _one_choice(results) or _choice_fields(results, context)
                     pending.append(Answer(image, reference, worker, annotation_where))
                     pending_fields.append(fields)
             except AnswerError as refused:
@@ -109,11 +113,6 @@ def _read_tasks(name: str, tasks: Sequence[Any], context: ReadContext) -> Iterat
 def _task_where(task: Any, position: int) -> str:
     task_id = task.get("id") if type(task) is dict else None
     return f"task {task_id}" if type(task_id) in (int, str) else f"task #{position + 1} (no id)"
-
-
-def _id_of(annotation: Any, index: int) -> str:
-    annotation_id = annotation.get("id") if type(annotation) is dict else None
-    return str(annotation_id) if type(annotation_id) in (int, str) else f"#{index + 1}"
 
 
 def _task_parts(task: Any) -> tuple[str, str, list[Any]]:
@@ -159,13 +158,29 @@ def _box_answer(
         if kind != "rectanglelabels":
             ignored[str(kind)] += 1
             continue
-        box, width, height = rectangle(result.get("value"), result, image, context, f"result[{index}]")
+        box, width, height = rectangle(result.get("value"), result, image, context, "result", index)
         boxes.append(box)
     if width is None:
         known = context.image_sizes.get(image)
         if known is not None:
             width, height = known
     return Answer(image, reference, worker, where, boxes=boxes, width=width, height=height)
+
+
+def _one_choice(results: list[Any]) -> dict[str, list[str]] | None:
+    """The fields of the common annotation, one ``choices`` result with one choice, in few checks; ``None`` for any
+    other (:func:`_choice_fields` reads those)."""
+    if len(results) != 1:
+        return None
+    result = results[0]
+    if type(result) is not dict or result.get("type") != "choices":
+        return None
+    value = result.get("value")
+    choices = value.get("choices") if type(value) is dict else None
+    field = result.get("from_name")
+    if type(choices) is list and len(choices) == 1 and type(choices[0]) is str and type(field) is str:
+        return {field: [choices[0]]}
+    return None
 
 
 def _choice_fields(results: list[Any], context: ReadContext) -> dict[str, list[str]]:

@@ -99,6 +99,7 @@ def _read_rows(name: str, rows: Iterable[tuple[str, Any]], context: ReadContext)
     pending_fields: list[dict[str, list[str]]] = []
     annotator = Annotators(name)
     tasks: set[str] = set()
+    image_names: dict[str, str] = {}  # image reference -> name; a task's rows repeat its reference
     for position, row in rows:
         where = _row_where(position, row)
         task_id = row.get("id") if type(row) is dict else None
@@ -112,7 +113,7 @@ def _read_rows(name: str, rows: Iterable[tuple[str, Any]], context: ReadContext)
                 report.without_answer += 1  # a task nobody annotated
                 continue
             worker = annotator(row["annotator"], "annotator")
-            image, reference, fields = _row_parts(row)
+            image, reference, fields = _row_parts(row, image_names)
             if boxes_wanted:
                 yield _box_answer(image, reference, worker, where, fields, context)
             else:
@@ -130,6 +131,8 @@ def _row_where(position: str, row: Any) -> str:
     if type(row) is not dict:
         return position
     task_id, annotation_id = row.get("id"), row.get("annotation_id")
+    if type(task_id) is int and type(annotation_id) is int:  # JSON_MIN's usual row, in one step
+        return f"{position} task {task_id} annotation {annotation_id}"
     parts = [position]
     if task_id not in (None, ""):
         parts.append(f"task {task_id}")
@@ -138,17 +141,20 @@ def _row_where(position: str, row: Any) -> str:
     return " ".join(parts)
 
 
-def _row_parts(row: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
-    """The image name, its reference, and the row's other non-meta fields."""
+def _row_parts(row: Mapping[str, Any], image_names: dict[str, str]) -> tuple[str, str, dict[str, Any]]:
+    """The image name (remembered in ``image_names`` by reference), its reference, and the row's other non-meta
+    fields."""
     fields = {key: value for key, value in row.items() if key not in META_FIELDS}
-    key = image_field(fields)
+    key = "image" if "image" in fields else image_field(fields)
     reference = fields.pop(key)
     if type(reference) is not str:
         raise AnswerError(key, f"expected an image reference, got {type(reference).__name__}")
-    try:
-        image = image_file_name(reference)
-    except ValueError as error:
-        raise AnswerError(key, str(error)) from None
+    image = image_names.get(reference)
+    if image is None:
+        try:
+            image = image_names[reference] = image_file_name(reference)
+        except ValueError as error:
+            raise AnswerError(key, str(error)) from None
     return image, reference, fields
 
 
@@ -174,11 +180,11 @@ def _box_answer(
         if type(value) is not list:
             continue
         for index, region in enumerate(value):
-            kind = _region_kind(region)
+            kind = "rectanglelabels" if type(region) is dict and "rectanglelabels" in region else _region_kind(region)
             if kind != "rectanglelabels":
                 ignored[kind] += 1
                 continue
-            box, width, height = rectangle(region, region, image, context, f"{key}[{index}]")
+            box, width, height = rectangle(region, region, image, context, key, index)
             boxes.append(box)
     if width is None:
         known = context.image_sizes.get(image)

@@ -89,12 +89,13 @@ def rectangle(
     size_holder: Mapping[str, Any],
     image: str,
     context: ReadContext,
-    where: str,
+    field: str,
+    index: int,
 ) -> tuple[Box, float, float]:
     """A ``rectanglelabels`` value in pixels, with the image size used. ``size_holder`` carries
     ``original_width``/``original_height`` (the result in JSON, the region itself in JSON_MIN/CSV); when it does
     not, the size comes from ``context.image_sizes``. A rotated rectangle becomes its axis-aligned bounds
-    (counted in the report)."""
+    (counted in the report). ``field[index]`` is the region's place, for messages (written only when needed)."""
     # The common case in a few type checks (exports hold hundreds of thousands of boxes); anything unusual takes the
     # checked path, which names the bad field.
     if type(value) is dict and not size_holder.get("image_rotation") and not value.get("rotation"):
@@ -123,7 +124,7 @@ def rectangle(
             x_scale, y_scale = image_width / 100.0, image_height / 100.0
             box = Box(labels[0], x * x_scale, y * y_scale, w * x_scale, h * y_scale)
             return box, float(image_width), float(image_height)
-    return _checked_rectangle(value, size_holder, image, context, where)
+    return _checked_rectangle(value, size_holder, image, context, f"{field}[{index}]")
 
 
 def _checked_rectangle(
