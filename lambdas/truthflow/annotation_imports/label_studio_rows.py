@@ -77,8 +77,8 @@ def read_csv_rows(name: str, text: str, context: ReadContext) -> Iterator[Answer
 def _csv_rows(name: str, reader: Iterable[list[str]], header: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     width = len(header)
     for line_number, cells in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in cells):
-            continue
+        if not (cells and cells[0].strip()) and not any(cell.strip() for cell in cells):
+            continue  # a blank line (the first cell, an id, settles it for nearly every row)
         if len(cells) != width:
             yield f"line {line_number}", {"__error__": f"{len(cells)} values, the header has {width}"}
             continue
@@ -131,7 +131,7 @@ def _row_where(position: str, row: Any) -> str:
     if type(row) is not dict:
         return position
     task_id, annotation_id = row.get("id"), row.get("annotation_id")
-    if type(task_id) is int and type(annotation_id) is int:  # JSON_MIN's usual row, in one step
+    if task_id not in (None, "") and annotation_id not in (None, ""):  # the usual row, in one step
         return f"{position} task {task_id} annotation {annotation_id}"
     parts = [position]
     if task_id not in (None, ""):
