@@ -60,6 +60,9 @@ def _read_tasks(name: str, tasks: Sequence[Any], context: ReadContext) -> Iterat
     boxes_wanted = context.task_type == "bounding-box"
     pending: list[Answer] = []  # classification answers, labelled once the class field is known
     pending_fields: list[dict[str, list[str]]] = []
+    # The fields of a one-choice annotation, one (read-only) object per field and choice: an export holds a few
+    # hundred thousand answers but only as many different ones as there are labels.
+    one_choice_fields: dict[tuple[str, str], dict[str, list[str]]] = {}
     annotator = Annotators(name)
     known_workers = annotator.known
     report.tasks += len(tasks)
@@ -101,7 +104,7 @@ def _read_tasks(name: str, tasks: Sequence[Any], context: ReadContext) -> Iterat
                 if boxes_wanted:
                     yield _box_answer(image, reference, worker, annotation_where, results, context)
                 else:
-                    fields = _one_choice(results) or _choice_fields(results, context)
+                    fields = _one_choice(results, one_choice_fields) or _choice_fields(results, context)
                     pending.append(Answer(image, reference, worker, annotation_where))
                     pending_fields.append(fields)
             except AnswerError as refused:
@@ -167,9 +170,11 @@ def _box_answer(
     return Answer(image, reference, worker, where, boxes=boxes, width=width, height=height)
 
 
-def _one_choice(results: list[Any]) -> dict[str, list[str]] | None:
-    """The fields of the common annotation, one ``choices`` result with one choice, in few checks; ``None`` for any
-    other (:func:`_choice_fields` reads those)."""
+def _one_choice(
+    results: list[Any], known: dict[tuple[str, str], dict[str, list[str]]]
+) -> dict[str, list[str]] | None:
+    """The fields of the common annotation, one ``choices`` result with one choice, in few checks, taken from (or
+    added to) ``known``; ``None`` for any other annotation (:func:`_choice_fields` reads those)."""
     if len(results) != 1:
         return None
     result = results[0]
@@ -179,7 +184,11 @@ def _one_choice(results: list[Any]) -> dict[str, list[str]] | None:
     choices = value.get("choices") if type(value) is dict else None
     field = result.get("from_name")
     if type(choices) is list and len(choices) == 1 and type(choices[0]) is str and type(field) is str:
-        return {field: [choices[0]]}
+        key = (field, choices[0])
+        fields = known.get(key)
+        if fields is None:
+            fields = known[key] = {field: [choices[0]]}
+        return fields
     return None
 
 

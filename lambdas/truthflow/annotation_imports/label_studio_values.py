@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 from truthflow.annotation_imports.geometry import bounds_rotated_about_corner, finite, is_rotated
@@ -214,12 +215,9 @@ def resolve_choices(
 ) -> Iterator[Answer]:
     """Classification answers, each with its choices by field name (``fields_of``, parallel to ``pending``): pick
     the field that holds the class (the only one, or the only one with values among the job's labels) and give
-    each pending answer its label. Several candidate fields is an :class:`ExportError`."""
-    fields: dict[str, None] = {}  # field names in order of first appearance
-    for item_fields in fields_of:
-        for name in item_fields:
-            if name not in fields:
-                fields[name] = None
+    each pending answer its label. Several candidate fields is an :class:`ExportError`. The dicts of ``fields_of``
+    are only read (readers may give several answers the same one)."""
+    fields = dict.fromkeys(chain.from_iterable(fields_of))  # field names in order of first appearance
     chosen = _class_field(fields_of, fields, context, file_name)
     report = context.report
     for answer, item_fields in zip(pending, fields_of, strict=True):
