@@ -170,9 +170,7 @@ def _box_answer(
     return Answer(image, reference, worker, where, boxes=boxes, width=width, height=height)
 
 
-def _one_choice(
-    results: list[Any], known: dict[tuple[str, str], dict[str, list[str]]]
-) -> dict[str, list[str]] | None:
+def _one_choice(results: list[Any], known: dict[tuple[str, str], dict[str, list[str]]]) -> dict[str, list[str]] | None:
     """The fields of the common annotation, one ``choices`` result with one choice, in few checks, taken from (or
     added to) ``known``; ``None`` for any other annotation (:func:`_choice_fields` reads those)."""
     if len(results) != 1:
