@@ -13,9 +13,9 @@ Facts from Label Studio's export documentation and its converter (label-studio-s
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import chain
+from math import isfinite
 from typing import Any
 
 from truthflow.annotation_imports.geometry import bounds_rotated_about_corner, finite, is_rotated
@@ -25,7 +25,6 @@ from truthflow.annotation_imports.model import Answer, AnswerError, ExportError,
 from truthflow.annotation_imports.workers import worker_id
 from truthflow.consolidation.boxes import Box
 
-_NUMBERS = frozenset({int, float})  # JSON numbers as parsed; bool is not among them
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".jfif", ".avif"})
 
 
@@ -97,8 +96,8 @@ def rectangle(
     ``original_width``/``original_height`` (the result in JSON, the region itself in JSON_MIN/CSV); when it does
     not, the size comes from ``context.image_sizes``. A rotated rectangle becomes its axis-aligned bounds
     (counted in the report). ``field[index]`` is the region's place, for messages (written only when needed)."""
-    # The common case in a few type checks (exports hold hundreds of thousands of boxes); anything unusual takes the
-    # checked path, which names the bad field.
+    # The common case in a few type checks (exports hold hundreds of thousands of boxes; JSON numbers are parsed as
+    # int or float, never bool); anything unusual takes the checked path, which names the bad field.
     if type(value) is dict and not size_holder.get("image_rotation") and not value.get("rotation"):
         x: Any = value.get("x")
         y: Any = value.get("y")
@@ -108,22 +107,22 @@ def rectangle(
         image_width: Any = size_holder.get("original_width")
         image_height: Any = size_holder.get("original_height")
         if (
-            type(x) in _NUMBERS
-            and type(y) in _NUMBERS
-            and type(w) in _NUMBERS
-            and type(h) in _NUMBERS
-            and type(image_width) in _NUMBERS
-            and type(image_height) in _NUMBERS
+            (type(x) is float or type(x) is int)
+            and (type(y) is float or type(y) is int)
+            and (type(w) is float or type(w) is int)
+            and (type(h) is float or type(h) is int)
+            and (type(image_width) is int or type(image_width) is float)
+            and (type(image_height) is int or type(image_height) is float)
             and type(labels) is list
             and len(labels) == 1
-            and type(labels[0]) is str
-            and labels[0]
+            and type(label := labels[0]) is str
+            and label
             and image_width > 0
             and image_height > 0
-            and math.isfinite(x + y + w + h + image_width + image_height)
+            and isfinite(x + y + w + h + image_width + image_height)
         ):
             x_scale, y_scale = image_width / 100.0, image_height / 100.0
-            box = Box(labels[0], x * x_scale, y * y_scale, w * x_scale, h * y_scale)
+            box = Box(label, x * x_scale, y * y_scale, w * x_scale, h * y_scale)
             return box, float(image_width), float(image_height)
     return _checked_rectangle(value, size_holder, image, context, f"{field}[{index}]")
 
