@@ -76,9 +76,12 @@ def read_annotation_exports(
     is refused, reported with file, place and field, and the rest is read.
     """
     collector = AnswerCollector(task_type=task_type, labels=labels, image_sizes=image_sizes, known_images=known_images)
-    for file in files:
-        collector.add_file(file)
-    return collector.result()
+    # One pause for the whole import: a pause per step let the collector pass over every answer read so far
+    # between the steps (0.1 s per 300,000 answers).
+    with garbage_collection_paused():
+        for file in files:
+            collector.add_file(file)
+        return collector.result()
 
 
 def read_export(file: ExportFile, context: ReadContext) -> Iterator[Answer]:
@@ -147,23 +150,28 @@ class AnswerCollector:
         first_reference: dict[str, str] = {}
         shared: list[str] = []
         known, unmatched, collected = self.known_images, self.report.unmatched_images, self._answers
-        workers = file_report.workers
-        for answer in answers():
-            image = answer.image
-            reference = first_reference.setdefault(image, answer.reference)
-            if reference != answer.reference and image not in shared:
-                shared.append(image)
-            if known is not None and image not in known:
-                unmatched.setdefault(image, answer.reference)
-                continue
-            file_report.answers += 1
-            workers.add(answer.worker)
-            self._image_order.setdefault(image)
-            key = (image, answer.worker)
-            if key in collected:
-                self.report.repeated_answers += 1
-                del collected[key]  # the later answer counts, and takes the later place
-            collected[key] = answer
+        workers, image_order = file_report.workers, self._image_order
+        taken = 0
+        try:
+            for answer in answers():
+                image = answer.image
+                reference = first_reference.setdefault(image, answer.reference)
+                if reference != answer.reference and image not in shared:
+                    shared.append(image)
+                if known is not None and image not in known:
+                    unmatched.setdefault(image, answer.reference)
+                    continue
+                taken += 1
+                workers.add(answer.worker)
+                if image not in image_order:
+                    image_order[image] = None
+                key = (image, answer.worker)
+                if key in collected:
+                    self.report.repeated_answers += 1
+                    del collected[key]  # the later answer counts, and takes the later place
+                collected[key] = answer
+        finally:
+            file_report.answers += taken
         if shared:
             self.report.shared_names[file_report.name] = shared
         return file_report
@@ -212,13 +220,15 @@ class AnswerCollector:
         rescaled = False
         worker_answers = []
         for answer in answers:
-            boxes = self._known_label_boxes(answer.boxes or [])
+            boxes = answer.boxes or []
+            if self.labels is not None:
+                boxes = self._known_label_boxes(boxes)
             if size is not None and answer.width is not None and answer.height is not None:
                 drawn_on = (answer.width, answer.height)
-                if not _same_size(drawn_on, size):
+                if drawn_on != size and not _same_size(drawn_on, size):
                     boxes = _scaled(boxes, size[0] / drawn_on[0], size[1] / drawn_on[1])
                     rescaled = True
-            worker_answers.append(WorkerAnswer(worker=answer.worker, boxes=tuple(boxes)))
+            worker_answers.append(WorkerAnswer(answer.worker, tuple(boxes)))
         self.report.rescaled_images += rescaled
         width, height = size if size is not None else (None, None)
         return ImageAnswers(image=image, width=width, height=height, answers=tuple(worker_answers))

@@ -14,22 +14,32 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
 from typing import Any, AnyStr, Literal
 
+from truthflow.annotation_imports.json_parsing import loads_utf8
 from truthflow.annotation_imports.model import ExportError, ExportFormat
 
 Shape = Literal["xml", "json", "json-lines", "text"]
 _NOT_PARSED = object()
 
 
-@dataclass(frozen=True)
 class Decoded:
-    """A file's text, its shape, and its JSON document when it is one JSON value (parsed once, here)."""
+    """A file's shape, its text, and its JSON document when it is one JSON value (parsed once, here). The text of a
+    JSON document is decoded only when a reader asks for it (the JSON readers do not: they take the document)."""
 
-    text: str
-    shape: Shape
-    document: Any = _NOT_PARSED
+    __slots__ = ("_data", "_text", "document", "shape")
+
+    def __init__(self, text: str | None, shape: Shape, document: Any = _NOT_PARSED, *, data: bytes = b"") -> None:
+        self._text = text
+        self._data = data
+        self.shape: Shape = shape
+        self.document: Any = document
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = self._data.decode("utf-8-sig")
+        return self._text
 
     @property
     def parsed(self) -> bool:
@@ -37,21 +47,27 @@ class Decoded:
 
 
 def decode(name: str, data: bytes) -> Decoded:
-    """Decode ``data`` as UTF-8 and find its shape; a JSON value is parsed. XML is left to its parser (``text`` is
-    empty), which reads the encoding its declaration names."""
-    if first_character(data) == b"<":
+    """Decode ``data`` as UTF-8 and find its shape; a JSON value is parsed (see :mod:`.json_parsing`). XML is left
+    to its parser (``text`` is empty), which reads the encoding its declaration names."""
+    start = first_character(data)
+    if start == b"<":
         return Decoded("", "xml")
+    if start in (b"{", b"["):
+        parsed, document = loads_utf8(data)
+        if parsed:
+            return Decoded(None, "json", document, data=data)
+    # Not JSON, or JSON that pydantic-core refused: the standard library decides, and words the error.
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ExportError(f"{name}: not UTF-8 text (byte {error.start})") from None
-    start = first_character(text)
-    if start not in ("{", "["):
+    start_text = first_character(text)
+    if start_text not in ("{", "["):
         return Decoded(text, "text")
     try:
         return Decoded(text, "json", json.loads(text))
     except json.JSONDecodeError as error:
-        if start == "{" and error.msg == "Extra data":
+        if start_text == "{" and error.msg == "Extra data":
             return Decoded(text, "json-lines")
         raise ExportError(f"{name} line {error.lineno}: not valid JSON ({error.msg})") from None
     except (ValueError, RecursionError) as error:  # nesting deeper than the parser's stack, huge integers

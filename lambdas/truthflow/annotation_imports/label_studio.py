@@ -23,7 +23,6 @@ from truthflow.annotation_imports.image_names import image_file_name
 from truthflow.annotation_imports.label_studio_rows import read_csv_rows, read_json_min_rows
 from truthflow.annotation_imports.label_studio_values import (
     Annotators,
-    PendingChoice,
     choice_list,
     image_field,
     rectangle,
@@ -59,10 +58,15 @@ def read_label_studio_csv(name: str, text: str, context: ReadContext) -> Iterato
 def _read_tasks(name: str, tasks: Sequence[Any], context: ReadContext) -> Iterator[Answer]:
     report = context.report
     boxes_wanted = context.task_type == "bounding-box"
-    pending: list[PendingChoice] = []
+    pending: list[Answer] = []  # classification answers, labelled once the class field is known
+    pending_fields: list[dict[str, list[str]]] = []
+    # The fields of a one-choice annotation, one (read-only) object per field and choice: an export holds a few
+    # hundred thousand answers but only as many different ones as there are labels.
+    one_choice_fields: dict[tuple[str, str], dict[str, list[str]]] = {}
     annotator = Annotators(name)
+    known_workers = annotator.known
+    report.tasks += len(tasks)
     for position, task in enumerate(tasks):
-        report.tasks += 1
         where = _task_where(task, position)
         try:
             image, reference, annotations = _task_parts(task)
@@ -76,14 +80,22 @@ def _read_tasks(name: str, tasks: Sequence[Any], context: ReadContext) -> Iterat
             report.without_answer += 1
             continue
         for index, annotation in enumerate(annotations):
-            annotation_where = f"{where} annotation {_id_of(annotation, index)}"
+            annotation_id = annotation.get("id") if type(annotation) is dict else None
+            if type(annotation_id) is int or type(annotation_id) is str:
+                annotation_where = f"{where} annotation {annotation_id}"
+            else:
+                annotation_where = f"{where} annotation #{index + 1}"
             try:
                 if type(annotation) is not dict:
                     raise AnswerError(None, "expected an object")
                 if annotation.get("was_cancelled") is True or annotation.get("skipped") is True:
                     report.cancelled += 1
                     continue
-                worker = annotator(annotation.get("completed_by"), "completed_by")
+                completed_by = annotation.get("completed_by")
+                # Known ids first: an export names the same few people over and over.
+                worker = known_workers.get(completed_by) if type(completed_by) is int else None
+                if worker is None:
+                    worker = annotator(completed_by, "completed_by")
                 results = annotation.get("result")
                 if results is None:
                     results = []
@@ -92,21 +104,18 @@ def _read_tasks(name: str, tasks: Sequence[Any], context: ReadContext) -> Iterat
                 if boxes_wanted:
                     yield _box_answer(image, reference, worker, annotation_where, results, context)
                 else:
-                    pending.append(_choice_answer(image, reference, worker, annotation_where, results, context))
+                    fields = _one_choice(results, one_choice_fields) or _choice_fields(results, context)
+                    pending.append(Answer(image, reference, worker, annotation_where))
+                    pending_fields.append(fields)
             except AnswerError as refused:
                 report.problem(annotation_where, refused.field, refused.message)
     if pending:
-        yield from resolve_choices(pending, context, name)
+        yield from resolve_choices(pending, pending_fields, context, name)
 
 
 def _task_where(task: Any, position: int) -> str:
     task_id = task.get("id") if type(task) is dict else None
     return f"task {task_id}" if type(task_id) in (int, str) else f"task #{position + 1} (no id)"
-
-
-def _id_of(annotation: Any, index: int) -> str:
-    annotation_id = annotation.get("id") if type(annotation) is dict else None
-    return str(annotation_id) if type(annotation_id) in (int, str) else f"#{index + 1}"
 
 
 def _task_parts(task: Any) -> tuple[str, str, list[Any]]:
@@ -152,7 +161,7 @@ def _box_answer(
         if kind != "rectanglelabels":
             ignored[str(kind)] += 1
             continue
-        box, width, height = rectangle(result.get("value"), result, image, context, f"result[{index}]")
+        box, width, height = rectangle(result.get("value"), result, image, context, "result", index)
         boxes.append(box)
     if width is None:
         known = context.image_sizes.get(image)
@@ -161,16 +170,40 @@ def _box_answer(
     return Answer(image, reference, worker, where, boxes=boxes, width=width, height=height)
 
 
-def _choice_answer(
-    image: str, reference: str, worker: str, where: str, results: list[Any], context: ReadContext
-) -> PendingChoice:
+def _one_choice(results: list[Any], known: dict[tuple[str, str], dict[str, list[str]]]) -> dict[str, list[str]] | None:
+    """The fields of the common annotation, one ``choices`` result with one choice, in few checks, taken from (or
+    added to) ``known``; ``None`` for any other annotation (:func:`_choice_fields` reads those)."""
+    if len(results) != 1:
+        return None
+    result = results[0]
+    if type(result) is not dict or result.get("type") != "choices":
+        return None
+    value = result.get("value")
+    choices = value.get("choices") if type(value) is dict else None
+    field = result.get("from_name")
+    if type(choices) is list and len(choices) == 1 and type(choices[0]) is str and type(field) is str:
+        key = (field, choices[0])
+        fields = known.get(key)
+        if fields is None:
+            fields = known[key] = {field: [choices[0]]}
+        return fields
+    return None
+
+
+def _choice_fields(results: list[Any], context: ReadContext) -> dict[str, list[str]]:
+    """An annotation's choices by field (``from_name``); other results are counted as ignored."""
     fields: dict[str, list[str]] = {}
-    ignored = context.report.ignored
     for index, result in enumerate(results):
         kind = result.get("type") if type(result) is dict else None
         if kind != "choices":
-            ignored[str(kind)] += 1
+            context.report.ignored[str(kind)] += 1
             continue
         field = result.get("from_name")
-        fields[field if type(field) is str else ""] = choice_list(result.get("value"), f"result[{index}].value")
-    return PendingChoice(image, reference, worker, where, fields)
+        value = result.get("value")
+        # One choice, the common case, without building the field's name for a message.
+        choices = value.get("choices") if type(value) is dict else None
+        if type(choices) is list and len(choices) == 1 and type(choices[0]) is str:
+            fields[field if type(field) is str else ""] = [choices[0]]
+        else:
+            fields[field if type(field) is str else ""] = choice_list(value, f"result[{index}].value")
+    return fields

@@ -21,7 +21,6 @@ from truthflow.annotation_imports.detection import csv_delimiter
 from truthflow.annotation_imports.image_names import image_file_name
 from truthflow.annotation_imports.label_studio_values import (
     Annotators,
-    PendingChoice,
     choice_list,
     image_field,
     loads_cell,
@@ -78,8 +77,8 @@ def read_csv_rows(name: str, text: str, context: ReadContext) -> Iterator[Answer
 def _csv_rows(name: str, reader: Iterable[list[str]], header: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     width = len(header)
     for line_number, cells in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in cells):
-            continue
+        if not (cells and cells[0].strip()) and not any(cell.strip() for cell in cells):
+            continue  # a blank line (the first cell, an id, settles it for nearly every row)
         if len(cells) != width:
             yield f"line {line_number}", {"__error__": f"{len(cells)} values, the header has {width}"}
             continue
@@ -96,9 +95,11 @@ def _csv_rows(name: str, reader: Iterable[list[str]], header: list[str]) -> Iter
 def _read_rows(name: str, rows: Iterable[tuple[str, Any]], context: ReadContext) -> Iterator[Answer]:
     report = context.report
     boxes_wanted = context.task_type == "bounding-box"
-    pending: list[PendingChoice] = []
+    pending: list[Answer] = []  # classification answers, labelled once the class field is known
+    pending_fields: list[dict[str, list[str]]] = []
     annotator = Annotators(name)
     tasks: set[str] = set()
+    image_names: dict[str, str] = {}  # image reference -> name; a task's rows repeat its reference
     for position, row in rows:
         where = _row_where(position, row)
         task_id = row.get("id") if type(row) is dict else None
@@ -112,22 +113,26 @@ def _read_rows(name: str, rows: Iterable[tuple[str, Any]], context: ReadContext)
                 report.without_answer += 1  # a task nobody annotated
                 continue
             worker = annotator(row["annotator"], "annotator")
-            image, reference, fields = _row_parts(row)
+            image, reference, fields = _row_parts(row, image_names)
             if boxes_wanted:
                 yield _box_answer(image, reference, worker, where, fields, context)
             else:
-                pending.append(_choice_answer(image, reference, worker, where, fields, context))
+                choices = _choice_fields(fields, context)
+                pending.append(Answer(image, reference, worker, where))
+                pending_fields.append(choices)
         except AnswerError as refused:
             report.problem(where, refused.field, refused.message)
     report.tasks += len(tasks)
     if pending:
-        yield from resolve_choices(pending, context, name)
+        yield from resolve_choices(pending, pending_fields, context, name)
 
 
 def _row_where(position: str, row: Any) -> str:
     if type(row) is not dict:
         return position
     task_id, annotation_id = row.get("id"), row.get("annotation_id")
+    if task_id not in (None, "") and annotation_id not in (None, ""):  # the usual row, in one step
+        return f"{position} task {task_id} annotation {annotation_id}"
     parts = [position]
     if task_id not in (None, ""):
         parts.append(f"task {task_id}")
@@ -136,17 +141,20 @@ def _row_where(position: str, row: Any) -> str:
     return " ".join(parts)
 
 
-def _row_parts(row: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
-    """The image name, its reference, and the row's other non-meta fields."""
+def _row_parts(row: Mapping[str, Any], image_names: dict[str, str]) -> tuple[str, str, dict[str, Any]]:
+    """The image name (remembered in ``image_names`` by reference), its reference, and the row's other non-meta
+    fields."""
     fields = {key: value for key, value in row.items() if key not in META_FIELDS}
-    key = image_field(fields)
+    key = "image" if "image" in fields else image_field(fields)
     reference = fields.pop(key)
     if type(reference) is not str:
         raise AnswerError(key, f"expected an image reference, got {type(reference).__name__}")
-    try:
-        image = image_file_name(reference)
-    except ValueError as error:
-        raise AnswerError(key, str(error)) from None
+    image = image_names.get(reference)
+    if image is None:
+        try:
+            image = image_names[reference] = image_file_name(reference)
+        except ValueError as error:
+            raise AnswerError(key, str(error)) from None
     return image, reference, fields
 
 
@@ -172,11 +180,11 @@ def _box_answer(
         if type(value) is not list:
             continue
         for index, region in enumerate(value):
-            kind = _region_kind(region)
+            kind = "rectanglelabels" if type(region) is dict and "rectanglelabels" in region else _region_kind(region)
             if kind != "rectanglelabels":
                 ignored[kind] += 1
                 continue
-            box, width, height = rectangle(region, region, image, context, f"{key}[{index}]")
+            box, width, height = rectangle(region, region, image, context, key, index)
             boxes.append(box)
     if width is None:
         known = context.image_sizes.get(image)
@@ -185,9 +193,8 @@ def _box_answer(
     return Answer(image, reference, worker, where, boxes=boxes, width=width, height=height)
 
 
-def _choice_answer(
-    image: str, reference: str, worker: str, where: str, fields: Mapping[str, Any], context: ReadContext
-) -> PendingChoice:
+def _choice_fields(fields: Mapping[str, Any], context: ReadContext) -> dict[str, list[str]]:
+    """A row's choices by field; regions of other kinds are counted as ignored."""
     choices: dict[str, list[str]] = {}
     ignored = context.report.ignored
     for key, value in fields.items():
@@ -198,4 +205,4 @@ def _choice_answer(
             choices[key] = [value]
         elif type(value) is dict and "choices" in value:
             choices[key] = choice_list(value, key)
-    return PendingChoice(image, reference, worker, where, choices)
+    return choices

@@ -13,19 +13,18 @@ Facts from Label Studio's export documentation and its converter (label-studio-s
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from itertools import chain
+from math import isfinite
 from typing import Any
 
 from truthflow.annotation_imports.geometry import bounds_rotated_about_corner, finite, is_rotated
 from truthflow.annotation_imports.image_names import last_segment
+from truthflow.annotation_imports.json_parsing import loads
 from truthflow.annotation_imports.model import Answer, AnswerError, ExportError, ReadContext
 from truthflow.annotation_imports.workers import worker_id
 from truthflow.consolidation.boxes import Box
 
-_NUMBERS = frozenset({int, float})  # JSON numbers as parsed; bool is not among them
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".jfif", ".avif"})
 
 
@@ -47,13 +46,13 @@ class Annotators:
 
     def __init__(self, file_name: str) -> None:
         self.file_name = file_name
-        self._known: dict[int | str, str] = {}
+        self.known: dict[int | str, str] = {}  # worker by id; readers may look ids up here first
 
     def __call__(self, value: Any, field: str) -> str:
         if type(value) is int or type(value) is str:
-            worker = self._known.get(value)
+            worker = self.known.get(value)
             if worker is None:
-                worker = self._known[value] = annotator(self.file_name, value, field)
+                worker = self.known[value] = annotator(self.file_name, value, field)
             return worker
         return annotator(self.file_name, value, field)
 
@@ -90,14 +89,15 @@ def rectangle(
     size_holder: Mapping[str, Any],
     image: str,
     context: ReadContext,
-    where: str,
+    field: str,
+    index: int,
 ) -> tuple[Box, float, float]:
     """A ``rectanglelabels`` value in pixels, with the image size used. ``size_holder`` carries
     ``original_width``/``original_height`` (the result in JSON, the region itself in JSON_MIN/CSV); when it does
     not, the size comes from ``context.image_sizes``. A rotated rectangle becomes its axis-aligned bounds
-    (counted in the report)."""
-    # The common case in a few type checks (exports hold hundreds of thousands of boxes); anything unusual takes the
-    # checked path, which names the bad field.
+    (counted in the report). ``field[index]`` is the region's place, for messages (written only when needed)."""
+    # The common case in a few type checks (exports hold hundreds of thousands of boxes; JSON numbers are parsed as
+    # int or float, never bool); anything unusual takes the checked path, which names the bad field.
     if type(value) is dict and not size_holder.get("image_rotation") and not value.get("rotation"):
         x: Any = value.get("x")
         y: Any = value.get("y")
@@ -107,24 +107,24 @@ def rectangle(
         image_width: Any = size_holder.get("original_width")
         image_height: Any = size_holder.get("original_height")
         if (
-            type(x) in _NUMBERS
-            and type(y) in _NUMBERS
-            and type(w) in _NUMBERS
-            and type(h) in _NUMBERS
-            and type(image_width) in _NUMBERS
-            and type(image_height) in _NUMBERS
+            (type(x) is float or type(x) is int)
+            and (type(y) is float or type(y) is int)
+            and (type(w) is float or type(w) is int)
+            and (type(h) is float or type(h) is int)
+            and (type(image_width) is int or type(image_width) is float)
+            and (type(image_height) is int or type(image_height) is float)
             and type(labels) is list
             and len(labels) == 1
-            and type(labels[0]) is str
-            and labels[0]
+            and type(label := labels[0]) is str
+            and label
             and image_width > 0
             and image_height > 0
-            and math.isfinite(x + y + w + h + image_width + image_height)
+            and isfinite(x + y + w + h + image_width + image_height)
         ):
             x_scale, y_scale = image_width / 100.0, image_height / 100.0
-            box = Box(labels[0], x * x_scale, y * y_scale, w * x_scale, h * y_scale)
+            box = Box(label, x * x_scale, y * y_scale, w * x_scale, h * y_scale)
             return box, float(image_width), float(image_height)
-    return _checked_rectangle(value, size_holder, image, context, where)
+    return _checked_rectangle(value, size_holder, image, context, f"{field}[{index}]")
 
 
 def _checked_rectangle(
@@ -203,55 +203,47 @@ def loads_cell(text: str) -> Any:
     stripped = text.strip()
     if stripped[:1] in ("[", "{"):
         try:
-            return json.loads(stripped)
+            return loads(stripped)
         except (ValueError, RecursionError):
             return text
     return text
 
 
-@dataclass(slots=True)
-class PendingChoice:
-    """A classification annotation before the class field is known: its choices by field name."""
-
-    image: str
-    reference: str
-    worker: str
-    where: str
-    fields: dict[str, list[str]]
-
-
-def resolve_choices(pending: Sequence[PendingChoice], context: ReadContext, file_name: str) -> Iterator[Answer]:
-    """Pick the field that holds the class (the only one, or the only one with values among the job's labels) and
-    turn each pending annotation into an answer. Several candidate fields is an :class:`ExportError`."""
-    fields: dict[str, None] = {}  # field names in order of first appearance
-    for item in pending:
-        for name in item.fields:
-            fields.setdefault(name)
-    chosen = _class_field(pending, fields, context, file_name)
+def resolve_choices(
+    pending: Sequence[Answer], fields_of: Sequence[dict[str, list[str]]], context: ReadContext, file_name: str
+) -> Iterator[Answer]:
+    """Classification answers, each with its choices by field name (``fields_of``, parallel to ``pending``): pick
+    the field that holds the class (the only one, or the only one with values among the job's labels) and give
+    each pending answer its label. Several candidate fields is an :class:`ExportError`. The dicts of ``fields_of``
+    are only read (readers may give several answers the same one)."""
+    fields = dict.fromkeys(chain.from_iterable(fields_of))  # field names in order of first appearance
+    chosen = _class_field(fields_of, fields, context, file_name)
     report = context.report
-    for item in pending:
-        for other in item.fields:
-            if other != chosen:
-                report.ignored[f"choices in field '{other}'"] += 1
-        choices = item.fields.get(chosen) if chosen is not None else None
+    for answer, item_fields in zip(pending, fields_of, strict=True):
+        if len(item_fields) > 1 or (item_fields and chosen not in item_fields):
+            for other in item_fields:
+                if other != chosen:
+                    report.ignored[f"choices in field '{other}'"] += 1
+        choices = item_fields.get(chosen) if chosen is not None else None
         if not choices:
             report.without_answer += 1
             continue
         if len(choices) > 1:
-            report.problem(item.where, chosen, f"several choices {choices!r}; a classification answer has one label")
+            report.problem(answer.where, chosen, f"several choices {choices!r}; a classification answer has one label")
             continue
-        yield Answer(item.image, item.reference, item.worker, item.where, label=choices[0])
+        answer.label = choices[0]
+        yield answer
 
 
 def _class_field(
-    pending: Sequence[PendingChoice], fields: dict[str, None], context: ReadContext, file_name: str
+    fields_of: Sequence[dict[str, list[str]]], fields: dict[str, None], context: ReadContext, file_name: str
 ) -> str | None:
     if len(fields) <= 1:
         return next(iter(fields), None)
     candidates = list(fields)
     if context.labels is not None:
         labels = context.labels
-        candidates = [name for name in fields if any(set(item.fields.get(name, ())) & labels for item in pending)]
+        candidates = [name for name in fields if any(set(item.get(name, ())) & labels for item in fields_of)]
     if len(candidates) == 1:
         return candidates[0]
     listed = ", ".join(sorted(candidates or fields))
