@@ -162,6 +162,30 @@ def test_a_hostile_label_studio_export_through_the_cli(tmp_path, capsys):
     assert [float(row[key]) for key in ("left", "top", "width", "height")] == pytest.approx([500, 100, 300, 200])
 
 
+def test_text_utf8_cannot_write_refuses_only_its_answer(tmp_path, capsys):
+    """A lone surrogate escape (valid JSON, not encodable as UTF-8) in an image name, a worker or a label refuses
+    that answer with its place and field; the others are consolidated and every output stays writable."""
+    tasks = [
+        {"id": 1, "data": {"image": "/data/upload/3/a1b2c3d4-\ud800x.jpg"}, "annotations": [
+            {"id": 1, "completed_by": 1, "result": [region()]}]},
+        {"id": 2, "data": {"image": "/data/upload/3/a1b2c3d4-ok.jpg"}, "annotations": [
+            {"id": 2, "completed_by": {"id": 2, "email": "\udc00@example.com"}, "result": [region()]},
+            {"id": 3, "completed_by": 3, "result": [region(rectanglelabels=["p\udfffen"])]},
+            {"id": 4, "completed_by": 4, "result": [region(rectanglelabels=["stylo \u00e9 \ud83d\udd8a"])]}]},
+    ]  # fmt: skip
+    export = tmp_path / "surrogates.json"
+    export.write_text(json.dumps(tasks))  # ASCII: json.dumps writes each surrogate as a \\u escape
+    out = tmp_path / "boxes.csv"
+    assert main(["consolidate-boxes", "--answers", str(export), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "2 tasks, 1 workers, 1 answers, 3 refused" in err
+    assert "surrogates.json task 1 annotation 1: image: is not valid Unicode" in err
+    assert "surrogates.json task 2 annotation 2: worker: is not valid Unicode" in err
+    assert "surrogates.json task 2 annotation 3: label: is not valid Unicode" in err
+    (row,) = read_rows(out)
+    assert (row["image"], row["label"]) == ("ok.jpg", "stylo é 🖊")
+
+
 def csv_region(**value: Any) -> str:
     return json.dumps([{**region(**value)["value"], "original_width": 1000, "original_height": 500}])
 

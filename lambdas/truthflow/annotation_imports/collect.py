@@ -154,6 +154,13 @@ class AnswerCollector:
         taken = 0
         try:
             for answer in answers():
+                unwritable = _not_unicode(answer)
+                if unwritable is not None:
+                    where = answer.where.encode("utf-8", "backslashreplace").decode("utf-8")
+                    file_report.problem(
+                        where, unwritable, "is not valid Unicode (a lone surrogate escape such as \\ud800)"
+                    )
+                    continue
                 image = answer.image
                 reference = first_reference.setdefault(image, answer.reference)
                 if reference != answer.reference and image not in shared:
@@ -241,6 +248,31 @@ class AnswerCollector:
         if len(kept) != len(boxes):
             self.report.unknown_labels.update(box.label for box in boxes if box.label not in labels)
         return kept
+
+
+def _not_unicode(answer: Answer) -> str | None:
+    """The first field of ``answer`` that UTF-8 cannot encode (JSON may escape lone surrogates; every output is
+    UTF-8), or ``None``. ASCII text, nearly all of it, is passed by one C-level test per field."""
+    if not answer.image.isascii() and not _encodes(answer.image):
+        return "image"
+    if not answer.worker.isascii() and not _encodes(answer.worker):
+        return "worker"
+    label = answer.label
+    if label is not None and not label.isascii() and not _encodes(label):
+        return "label"
+    if answer.boxes:
+        for box in answer.boxes:
+            if not box.label.isascii() and not _encodes(box.label):
+                return "label"
+    return None
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _same_size(a: tuple[float, float], b: tuple[float, float]) -> bool:
