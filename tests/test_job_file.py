@@ -341,6 +341,9 @@ def test_bad_existing_annotations(existing, expected):
         ('["pen"]', "must be a JSON object {...}, not an array"),
         ('"pen"', "not a string"),
         ("null", "not null"),
+        ("[" * 100_000 + "]" * 100_000, "is nested too deeply to read"),
+        ('{"task_type": "bounding-box", "labels": ["pen\\ud800"]}', "holds a lone surrogate escape"),
+        ('{"task_type": "bounding-box", "labels": ["pen"], "task_title": "\\udfff"}', "holds a lone surrogate escape"),
     ],
 )
 def test_malformed_json_names_the_file(text, expected):
@@ -349,6 +352,11 @@ def test_malformed_json_names_the_file(text, expected):
     message = str(caught.value)
     assert message.startswith(f"{SOURCE}: ") and expected in message
     assert len(message.splitlines()) == 1
+
+
+def test_a_surrogate_pair_is_unicode_and_reads():
+    job = parse_job_file('{"task_type": "bounding-box", "labels": ["pen \\ud83d\\udd8a"]}', source=SOURCE)
+    assert job.labels == ["pen \U0001f58a"]
 
 
 def test_text_that_is_not_utf8_names_the_file():

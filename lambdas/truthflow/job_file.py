@@ -634,8 +634,17 @@ def parse_job_file(text: str | bytes, *, source: str, scope: JobScope | None = N
         raise JobFileError(
             source, [("", f"is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})")]
         ) from None
+    except RecursionError:
+        raise JobFileError(source, [("", "is nested too deeply to read")]) from None
     if not isinstance(data, dict):
         raise JobFileError(source, [("", f"must be a JSON object {{...}}, not {json_kind(data)}")])
+    try:
+        # JSON may escape half of a surrogate pair (\ud800): valid JSON, but no UTF-8 output could hold it.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise JobFileError(
+            source, [("", "holds a lone surrogate escape (\\ud800-\\udfff without its pair): not valid Unicode")]
+        ) from None
     context = {"task_type": data.get("task_type"), "scope": scope}
     try:
         return JobFile.model_validate(data, context=context)
