@@ -79,6 +79,12 @@ def content_of(response: list[dict[str, Any]], object_id: Any) -> dict[str, Any]
         ),
         ({"workerId": "w4", "annotationData": "pencil"}, "annotationData: expected an object"),
         ("pencil", "annotations[3]: expected an object, got str"),
+        # Half of a surrogate pair (valid JSON, not Unicode): in the worker id, or escaped inside the answer.
+        ({"workerId": "w\ud800", "annotationData": {"content": "{}"}}, "workerId is not valid Unicode"),
+        (
+            {"workerId": "w4", "annotationData": {"content": '{"crowd-image-classifier": {"label": "p\\udfff"}}'}},
+            "holds a lone surrogate escape",
+        ),
     ],
 )
 def test_a_bad_annotation_is_left_out_and_the_other_workers_answers_count(

@@ -32,6 +32,7 @@ from truthflow.annotation_imports.model import (
     ReadContext,
 )
 from truthflow.consolidation.boxes import Box, ImageAnswers, WorkerAnswer
+from truthflow.groundtruth.bounded_json import encodes_as_utf8
 from truthflow.groundtruth.label_config import TaskType
 from truthflow.tables import garbage_collection_paused
 
@@ -253,26 +254,18 @@ class AnswerCollector:
 def _not_unicode(answer: Answer) -> str | None:
     """The first field of ``answer`` that UTF-8 cannot encode (JSON may escape lone surrogates; every output is
     UTF-8), or ``None``. ASCII text, nearly all of it, is passed by one C-level test per field."""
-    if not answer.image.isascii() and not _encodes(answer.image):
+    if not answer.image.isascii() and not encodes_as_utf8(answer.image):
         return "image"
-    if not answer.worker.isascii() and not _encodes(answer.worker):
+    if not answer.worker.isascii() and not encodes_as_utf8(answer.worker):
         return "worker"
     label = answer.label
-    if label is not None and not label.isascii() and not _encodes(label):
+    if label is not None and not label.isascii() and not encodes_as_utf8(label):
         return "label"
     if answer.boxes:
         for box in answer.boxes:
-            if not box.label.isascii() and not _encodes(box.label):
+            if not box.label.isascii() and not encodes_as_utf8(box.label):
                 return "label"
     return None
-
-
-def _encodes(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _same_size(a: tuple[float, float], b: tuple[float, float]) -> bool:

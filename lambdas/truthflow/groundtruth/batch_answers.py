@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from truthflow.groundtruth.bounded_json import encodes_as_utf8
 from truthflow.groundtruth.label_config import TaskType
 from truthflow.groundtruth.worker_answers import (
     BOUNDING_BOX_ELEMENT_NAMES,
@@ -171,6 +172,8 @@ def _annotation_content(annotation: Any, where: str) -> tuple[str, str] | Proble
     worker = annotation.get("workerId")
     if not isinstance(worker, str) or not worker.strip():
         return Problem("", None, f"{where} has no workerId (answer left out)")
+    if not worker.isascii() and not encodes_as_utf8(worker):
+        return Problem("", None, f"{where}.workerId is not valid Unicode (answer left out)")
     data = annotation.get("annotationData")
     if not isinstance(data, Mapping):
         return Problem("", worker, f"{where}.annotationData: expected an object, got {_kind(data)} (answer left out)")

@@ -24,6 +24,9 @@ MAX_JSON_CHARS = 1_000_000
 
 # A JSON string literal: no catastrophic backtracking (the two alternatives never match the same character).
 _STRING_LITERAL = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# Half of a surrogate pair, escaped: json.loads accepts it, but no UTF-8 output can hold the string it makes.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
 _OPENERS = np.zeros(256, dtype=np.int8)
 _OPENERS[[ord("["), ord("{")]] = 1
 _OPENERS[[ord("]"), ord("}")]] = -1
@@ -31,6 +34,15 @@ _OPENERS[[ord("]"), ord("}")]] = -1
 
 class JsonLimitError(ValueError):
     """JSON refused because it is longer or nested deeper than the bounds; the message says which and by how much."""
+
+
+def encodes_as_utf8(text: str) -> bool:
+    """Whether UTF-8 can hold ``text`` (not when it has half of a surrogate pair, which JSON escapes can make)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def nesting_depth(text: str | bytes) -> int:
@@ -47,10 +59,18 @@ def loads_bounded(
     text: str | bytes, *, what: str, max_depth: int = MAX_JSON_DEPTH, max_chars: int = MAX_JSON_CHARS
 ) -> Any:
     """``json.loads`` for untrusted text: :class:`JsonLimitError` when it is too long or too deep, otherwise the
-    usual ``json.JSONDecodeError`` (a ``ValueError``) for malformed JSON. ``what`` names the text in messages."""
+    usual ``json.JSONDecodeError`` (a ``ValueError``) for malformed JSON, and a ``ValueError`` for a string that is
+    not Unicode (a lone surrogate escape: every output is UTF-8). ``what`` names the text in messages."""
     if len(text) > max_chars:
         raise JsonLimitError(f"{what} is {len(text):,} characters long; at most {max_chars:,} are read")
     depth = nesting_depth(text)
     if depth > max_depth:
         raise JsonLimitError(f"{what} is nested {depth} levels deep; at most {max_depth} levels are read")
-    return json.loads(text)
+    value = json.loads(text)
+    escaped = _SURROGATE_ESCAPE.search(text) if isinstance(text, str) else _SURROGATE_ESCAPE_BYTES.search(text)
+    if escaped is not None:  # rare: only then is the parsed value checked as a whole
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{what} holds a lone surrogate escape (\\ud800-\\udfff without its pair)") from None
+    return value
