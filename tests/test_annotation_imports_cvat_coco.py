@@ -160,6 +160,19 @@ def test_coco_rotation_attribute_bad_annotations_and_label_studio_annotators():
         read("c.json", coco([rotated]), "image-classification")
 
 
+def test_coco_ids_that_are_lists_or_objects_are_refused_with_their_field():
+    bad = [
+        {"id": 2, "image_id": [1], "category_id": 1, "bbox": [1, 1, 2, 2]},
+        {"id": 3, "image_id": 1, "category_id": {"id": 1}, "bbox": [1, 1, 2, 2]},
+        {"id": 4, "image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2]},
+    ]
+    imported = read("c.json", coco(bad))
+    assert {(p.where, p.field, p.message) for p in imported.report.problems} == {
+        ("annotation 2", "image_id", "no image with id [1]"),
+        ("annotation 3", "category_id", "no category with id {'id': 1}"),
+    }
+
+
 def test_ground_truth_output_manifest_is_one_worker():
     imported = read("gt.manifest", fixture("groundtruth_output.manifest"))
     assert [image.image for image in imported.images] == ["desk_01.jpg", "desk_02.jpg", "desk_03.jpg"]

@@ -26,6 +26,9 @@ from truthflow.annotation_imports.model import Answer, AnswerError, ExportError,
 from truthflow.annotation_imports.workers import worker_id
 from truthflow.consolidation.boxes import Box
 
+# What an image_id or category_id may be to be looked up (ids are ints in COCO; strings and floats still compare).
+_ID_TYPES = (int, str, float)
+
 
 def read_coco(file_name: str, document: Any, context: ReadContext) -> Iterator[Answer]:
     """Answers of one parsed COCO instances file (see the module docstring)."""
@@ -50,14 +53,15 @@ def read_coco(file_name: str, document: Any, context: ReadContext) -> Iterator[A
     for index, item in enumerate(sections["annotations"]):
         where = _annotation_where(item, index)
         worker = file_name
-        image_id = item.get("image_id") if type(item) is dict else None
+        raw_image_id = item.get("image_id") if type(item) is dict else None
+        image_id = raw_image_id if type(raw_image_id) in _ID_TYPES else None  # a list or object is no id
         try:
             if type(item) is not dict:
                 raise AnswerError(None, f"expected an object, got {type(item).__name__}")
             if named_annotators:
                 worker = _annotator(file_name, item)
             if image_id not in images:
-                raise AnswerError("image_id", f"no image with id {image_id!r}")
+                raise AnswerError("image_id", f"no image with id {raw_image_id!r}")
             if item.get("iscrowd") in (1, True):
                 report.ignored["iscrowd"] += 1
                 drawn[image_id].setdefault(worker, [])
@@ -136,7 +140,8 @@ def _images(entries: list[Any], context: ReadContext) -> dict[Any, tuple[str, st
 
 
 def _box(item: dict[str, Any], categories: dict[Any, str], context: ReadContext) -> Box:
-    category = categories.get(item.get("category_id"))
+    category_id = item.get("category_id")
+    category = categories.get(category_id) if type(category_id) in _ID_TYPES else None
     if category is None:
         raise AnswerError("category_id", f"no category with id {item.get('category_id')!r}")
     bbox = item.get("bbox")

@@ -122,8 +122,9 @@ def rectangle(
             and isfinite(x + y + w + h + image_width + image_height)
         ):
             x_scale, y_scale = image_width / 100.0, image_height / 100.0
-            box = Box(label, x * x_scale, y * y_scale, w * x_scale, h * y_scale)
-            return box, float(image_width), float(image_height)
+            left, top, width, height = x * x_scale, y * y_scale, w * x_scale, h * y_scale
+            if isfinite(left + top + width + height):
+                return Box(label, left, top, width, height), float(image_width), float(image_height)
     return _checked_rectangle(value, size_holder, image, context, f"{field}[{index}]")
 
 
@@ -157,6 +158,8 @@ def _checked_rectangle(
         if is_rotated(degrees):
             left, top, width, height = bounds_rotated_about_corner(left, top, width, height, degrees)
             context.report.rotated += 1
+    if not isfinite(left + top + width + height):
+        raise AnswerError(f"{where}.value", "in pixels the box is not finite (a value or the image size is too large)")
     return Box(label=label, left=left, top=top, width=width, height=height), image_width, image_height
 
 
