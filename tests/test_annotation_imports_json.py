@@ -186,6 +186,15 @@ def test_text_utf8_cannot_write_refuses_only_its_answer(tmp_path, capsys):
     assert (row["image"], row["label"]) == ("ok.jpg", "stylo é 🖊")
 
 
+def test_a_box_whose_pixels_overflow_is_refused_with_its_field(tmp_path, capsys):
+    huge = {**region(x=1e300), "original_width": 1e300}
+    tasks = [{"id": 5, "data": {"image": "z.jpg"}, "annotations": [{"id": 1, "completed_by": 1, "result": [huge]}]}]
+    export = tmp_path / "huge.json"
+    export.write_text(json.dumps(tasks))
+    assert main(["consolidate-boxes", "--answers", str(export), "--out", str(tmp_path / "out.csv")]) == 2
+    assert "huge.json task 5 annotation 1: result[0].value: in pixels the box is not finite" in capsys.readouterr().err
+
+
 def csv_region(**value: Any) -> str:
     return json.dumps([{**region(**value)["value"], "original_width": 1000, "original_height": 500}])
 
