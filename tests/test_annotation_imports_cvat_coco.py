@@ -107,6 +107,7 @@ def test_xml_with_a_document_type_declaration_is_refused(xml):
         (b"<annotation><object/></annotation>", r"x.xml: root element <annotation>, expected <annotations>"),
         (b"<annotations><track id='0' label='pen'><box frame='0'/></track></annotations>", "CVAT for video"),
         (b"<annotations><image name='&undefined;'/></annotations>", "not well-formed XML.*undefined entity"),
+        (b"<?xml version='1.0' encoding='nan'?><annotations/>", r"x.xml: not readable XML \(unknown encoding: nan\)"),
     ],
 )
 def test_malformed_or_other_xml_names_the_file(xml, message):

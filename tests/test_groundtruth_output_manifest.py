@@ -337,3 +337,11 @@ def test_binary_lines_stream_like_an_s3_body():
     body = io.BytesIO(event_text("output_manifest_object_detection_real.json").encode("utf-8") * 2)
     records = list(iter_output_manifest(body))
     assert [record.source_ref for record in records] == ["s3://mlops-2021/labeling/data/1/image.jpeg"] * 2
+
+
+@pytest.mark.parametrize("kind", [["groundtruth/object-detection"], {"a": 1}])
+def test_a_metadata_type_that_is_not_text_is_a_clear_error(kind):
+    line = {"source-ref": "s3://b/a.jpg", "job": {"class-name": "pen"}, "job-metadata": {"type": kind}}
+    assert parse_output_manifest_line(line) is None  # no known type: the line carries no label
+    with pytest.raises(ManifestLineError, match=r"line 3: job-metadata.type: .* is not 'groundtruth/object-detection'"):
+        parse_output_manifest_line(line, label_attribute_name="job", line_number=3)

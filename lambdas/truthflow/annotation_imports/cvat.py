@@ -213,6 +213,8 @@ def read_cvat(file: ExportFile, context: ReadContext) -> Iterator[Answer]:
         raise ExportError(f"{file.name} line {error.lineno}: not well-formed XML ({message})") from None
     except _UnsafeXmlError as error:
         raise ExportError(f"{file.name}: {error}") from None
+    except LookupError as error:  # the XML declaration names an encoding Python does not know
+        raise ExportError(f"{file.name}: not readable XML ({error})") from None
     if context.report.tasks == 0 and reader.tracks:
         raise ExportError(
             f"{file.name}: a CVAT for video export ({reader.tracks} <track> elements, no <image>); "

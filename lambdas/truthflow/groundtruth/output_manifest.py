@@ -256,12 +256,17 @@ def dump_manifest_line(line: Mapping[str, Any]) -> str:
 # --- parsing --------------------------------------------------------------------------------------------------------
 
 
+def _text(value: Any) -> str | None:
+    """``value`` when it is a string, else ``None``: a list or object from a hostile line is unhashable."""
+    return value if type(value) is str else None
+
+
 def find_label_attribute(line: Mapping[str, Any]) -> str | None:
     """The label attribute of a line: the key ``K`` with a ``K-metadata`` object whose ``type`` is a known built-in
     type and a value under ``K``. ``None`` for an unlabeled line; an error when several qualify (chained jobs)."""
     found = []
     for key, value in line.items():
-        if type(value) is dict and key.endswith(_METADATA_SUFFIX) and value.get("type") in _KNOWN_TYPES:
+        if type(value) is dict and key.endswith(_METADATA_SUFFIX) and _text(value.get("type")) in _KNOWN_TYPES:
             attribute = key[: -len(_METADATA_SUFFIX)]
             if line.get(attribute) is not None:
                 found.append(attribute)
@@ -307,9 +312,9 @@ def parse_output_manifest_line(
     if not isinstance(metadata, dict):
         raise ManifestLineError(f"{where}: {metadata_key}: expected an object, got {_kind(metadata)}")
     annotation_type = metadata.get("type")
-    if annotation_type in _DETECTION_TYPES:
+    if _text(annotation_type) in _DETECTION_TYPES:
         return _parse_detection(parsed, source_ref, attribute, metadata, class_names, where, line_number)
-    if annotation_type in _CLASSIFICATION_TYPES:
+    if _text(annotation_type) in _CLASSIFICATION_TYPES:
         return _parse_classification(parsed, source_ref, attribute, metadata, class_names, where, line_number)
     raise ManifestLineError(
         f"{where}: {metadata_key}.type: {annotation_type!r} is not {DETECTION_TYPE!r} or {CLASSIFICATION_TYPE!r}"
