@@ -120,6 +120,7 @@ from pydantic import (
 )
 
 from truthflow.algorithms import algorithm_for, transform_instance_problem
+from truthflow.groundtruth.bounded_json import value_encodes_as_utf8
 from truthflow.groundtruth.input_manifest import check_s3_uri
 from truthflow.groundtruth.label_config import TaskType, validate_labels
 from truthflow.job_annotations import AnnotationImport, exclusive_sources_problem
@@ -638,13 +639,10 @@ def parse_job_file(text: str | bytes, *, source: str, scope: JobScope | None = N
         raise JobFileError(source, [("", "is nested too deeply to read")]) from None
     if not isinstance(data, dict):
         raise JobFileError(source, [("", f"must be a JSON object {{...}}, not {json_kind(data)}")])
-    try:
-        # JSON may escape half of a surrogate pair (\ud800): valid JSON, but no UTF-8 output could hold it.
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
+    if not value_encodes_as_utf8(data):  # JSON may escape half of a surrogate pair (\ud800): no output holds it
         raise JobFileError(
             source, [("", "holds a lone surrogate escape (\\ud800-\\udfff without its pair): not valid Unicode")]
-        ) from None
+        )
     context = {"task_type": data.get("task_type"), "scope": scope}
     try:
         return JobFile.model_validate(data, context=context)

@@ -45,6 +45,15 @@ def encodes_as_utf8(text: str) -> bool:
     return True
 
 
+def value_encodes_as_utf8(value: Any) -> bool:
+    """Whether every string (key or value) of a parsed JSON value is one UTF-8 can hold."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def nesting_depth(text: str | bytes) -> int:
     """The deepest bracket nesting of a JSON text (brackets inside string literals do not count)."""
     data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
@@ -68,9 +77,6 @@ def loads_bounded(
         raise JsonLimitError(f"{what} is nested {depth} levels deep; at most {max_depth} levels are read")
     value = json.loads(text)
     escaped = _SURROGATE_ESCAPE.search(text) if isinstance(text, str) else _SURROGATE_ESCAPE_BYTES.search(text)
-    if escaped is not None:  # rare: only then is the parsed value checked as a whole
-        try:
-            json.dumps(value, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError(f"{what} holds a lone surrogate escape (\\ud800-\\udfff without its pair)") from None
+    if escaped is not None and not value_encodes_as_utf8(value):  # rare: only then is the value checked whole
+        raise ValueError(f"{what} holds a lone surrogate escape (\\ud800-\\udfff without its pair)")
     return value
